@@ -1,0 +1,22 @@
+//! The planner's error type.
+
+use datafusion::error::DataFusionError;
+
+/// Errors raised while turning SQL text into something executable.
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    /// The engine (parser, planner, optimizer) rejected the statement.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// Valid SQL that Ember does not support (yet).
+    #[error("{feature} is not supported")]
+    Unsupported { feature: String },
+    /// A value for a session setting that cannot be used.
+    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
+    InvalidSetting { name: String, value: String },
+    /// A session setting that does not exist.
+    #[error("unrecognized configuration parameter \"{name}\"")]
+    UnknownSetting { name: String },
+}
+
+pub type Result<T, E = PlannerError> = std::result::Result<T, E>;

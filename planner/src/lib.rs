@@ -1,0 +1,13 @@
+//! `ember-planner` — the SQL layer of Ember.
+//!
+//! It owns everything between SQL text and a DataFusion plan: the engine configuration
+//! chosen for analytical work ([`config`]), parsing in the PostgreSQL dialect and sorting
+//! statements into those Ember answers itself (transaction control, PostgreSQL session
+//! settings) and those DataFusion plans ([`statement`]), and the mapping of parameter
+//! types ([`params`]). It knows nothing of the wire protocol; `ember-server` drives it.
+
+pub mod config;
+pub mod error;
+pub mod statement;
+
+pub use error::{PlannerError, Result};

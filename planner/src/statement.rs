@@ -1,0 +1,191 @@
+//! Parsing SQL text and sorting statements into what Ember answers itself and what
+//! DataFusion plans.
+//!
+//! PostgreSQL clients send statements DataFusion has no notion of — transaction control,
+//! session settings such as `DateStyle`, `SHOW TRANSACTION ISOLATION LEVEL` — as part of
+//! their connection ritual. Each such rule is one match arm in [`classify`], with a test.
+
+use datafusion::sql::parser::{DFParserBuilder, ResetStatement, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, ObjectName, Set, Statement as SqlStatement, Value, ValueWithSpan,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+
+use crate::Result;
+
+/// One parsed statement, sorted by who answers it.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `BEGIN` / `START TRANSACTION`.
+    Begin,
+    /// `COMMIT` / `END`.
+    Commit,
+    /// `ROLLBACK` / `ABORT`.
+    Rollback,
+    /// `SAVEPOINT x`, `RELEASE x`, `ROLLBACK TO x`: accepted inside a block (read-only work).
+    Savepoint { tag: &'static str },
+    /// `SET name = value` for a PostgreSQL session setting (not a `datafusion.*` key).
+    Set { name: String, value: String },
+    /// `RESET name` for a PostgreSQL session setting.
+    Reset { name: String },
+    /// `SHOW name` for a PostgreSQL session setting.
+    Show { name: String },
+    /// Statements accepted for compatibility that change nothing here
+    /// (`SET TRANSACTION ...`, `SET NAMES`, `DISCARD ALL`); carries the command tag.
+    Noop { tag: &'static str },
+    /// Everything DataFusion plans and executes.
+    Plan(Box<DfStatement>),
+}
+
+/// Parse `sql` (one or more `;`-separated statements) in the PostgreSQL dialect.
+pub fn parse(sql: &str) -> Result<Vec<Command>> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
+    let statements = parser.parse_statements()?;
+    Ok(statements.into_iter().map(classify).collect())
+}
+
+/// Decide who answers a parsed statement.
+pub fn classify(statement: DfStatement) -> Command {
+    match statement {
+        DfStatement::Statement(inner) => classify_sql(*inner),
+        DfStatement::Reset(ResetStatement::Variable(name)) if !is_engine_key(&name) => {
+            Command::Reset { name: setting_name(&name) }
+        }
+        other => Command::Plan(Box::new(other)),
+    }
+}
+
+fn classify_sql(statement: SqlStatement) -> Command {
+    match statement {
+        SqlStatement::StartTransaction { .. } => Command::Begin,
+        SqlStatement::Commit { .. } => Command::Commit,
+        SqlStatement::Rollback { savepoint: None, .. } => Command::Rollback,
+        SqlStatement::Rollback { savepoint: Some(_), .. } => Command::Savepoint { tag: "ROLLBACK" },
+        SqlStatement::Savepoint { .. } => Command::Savepoint { tag: "SAVEPOINT" },
+        SqlStatement::ReleaseSavepoint { .. } => Command::Savepoint { tag: "RELEASE" },
+        SqlStatement::Discard { .. } => Command::Noop { tag: "DISCARD ALL" },
+        SqlStatement::Set(Set::SingleAssignment { variable, values, .. })
+            if !is_engine_key(&variable) =>
+        {
+            Command::Set { name: setting_name(&variable), value: values_text(&values) }
+        }
+        SqlStatement::Set(Set::SetTimeZone { value, .. }) => {
+            Command::Set { name: "timezone".to_string(), value: values_text(&[value]) }
+        }
+        SqlStatement::Set(Set::SetNames { charset_name, .. }) => {
+            Command::Set { name: "client_encoding".to_string(), value: charset_name.value }
+        }
+        SqlStatement::Set(
+            Set::SetTransaction { .. }
+            | Set::SetSessionParam(_)
+            | Set::SetRole { .. }
+            | Set::SetSessionAuthorization(_),
+        ) => Command::Noop { tag: "SET" },
+        SqlStatement::ShowVariable { variable } => {
+            let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+            if name == "all" || name.starts_with("datafusion.") || name.starts_with("datafusion ") {
+                Command::Plan(Box::new(DfStatement::Statement(Box::new(
+                    SqlStatement::ShowVariable { variable },
+                ))))
+            } else {
+                Command::Show { name }
+            }
+        }
+        other => Command::Plan(Box::new(DfStatement::Statement(Box::new(other)))),
+    }
+}
+
+/// `datafusion.*` keys are engine configuration and handled by DataFusion itself.
+fn is_engine_key(name: &ObjectName) -> bool {
+    name.0.first().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("datafusion"))
+}
+
+/// PostgreSQL setting names are case-insensitive: `DateStyle` == `datestyle`.
+fn setting_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| p.as_ident().map(|i| i.value.clone()).unwrap_or_else(|| p.to_string()))
+        .collect::<Vec<_>>()
+        .join(".")
+        .to_lowercase()
+}
+
+/// The text of a `SET` value list the way PostgreSQL stores it: `'a', b` -> `a, b`.
+fn values_text(values: &[Expr]) -> String {
+    values
+        .iter()
+        .map(|expr| match expr {
+            Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. })
+            | Expr::Value(ValueWithSpan { value: Value::DoubleQuotedString(s), .. }) => s.clone(),
+            Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) => n.to_string(),
+            Expr::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Command {
+        let mut commands = parse(sql).unwrap();
+        assert_eq!(commands.len(), 1, "{sql}");
+        commands.remove(0)
+    }
+
+    #[test]
+    fn transaction_control() {
+        assert!(matches!(one("BEGIN"), Command::Begin));
+        assert!(matches!(one("start transaction isolation level repeatable read"), Command::Begin));
+        assert!(matches!(one("COMMIT"), Command::Commit));
+        assert!(matches!(one("END"), Command::Commit));
+        assert!(matches!(one("ROLLBACK"), Command::Rollback));
+        assert!(matches!(one("ABORT"), Command::Rollback));
+        assert!(matches!(one("SAVEPOINT a"), Command::Savepoint { tag: "SAVEPOINT" }));
+        assert!(matches!(one("ROLLBACK TO SAVEPOINT a"), Command::Savepoint { tag: "ROLLBACK" }));
+        assert!(matches!(one("RELEASE SAVEPOINT a"), Command::Savepoint { tag: "RELEASE" }));
+    }
+
+    #[test]
+    fn session_settings_are_ours_engine_keys_are_datafusions() {
+        match one("SET DateStyle TO 'ISO, MDY'") {
+            Command::Set { name, value } => {
+                assert_eq!(name, "datestyle");
+                assert_eq!(value, "ISO, MDY");
+            }
+            other => panic!("{other:?}"),
+        }
+        match one("SET extra_float_digits = 3") {
+            Command::Set { name, value } => assert_eq!((name.as_str(), value.as_str()), ("extra_float_digits", "3")),
+            other => panic!("{other:?}"),
+        }
+        match one("SET TIME ZONE 'Europe/Paris'") {
+            Command::Set { name, value } => assert_eq!((name.as_str(), value.as_str()), ("timezone", "Europe/Paris")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(one("SET datafusion.execution.batch_size = 1024"), Command::Plan(_)));
+        assert!(matches!(one("SHOW datafusion.execution.batch_size"), Command::Plan(_)));
+        assert!(matches!(one("SHOW search_path"), Command::Show { .. }));
+        match one("SHOW TRANSACTION ISOLATION LEVEL") {
+            Command::Show { name } => assert_eq!(name, "transaction isolation level"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(one("RESET statement_timeout"), Command::Reset { .. }));
+    }
+
+    #[test]
+    fn queries_and_ddl_go_to_datafusion() {
+        assert!(matches!(one("SELECT 1"), Command::Plan(_)));
+        assert!(matches!(one("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 'x.csv'"), Command::Plan(_)));
+        assert!(matches!(one("SHOW TABLES"), Command::Plan(_)));
+        assert_eq!(parse("select 1; select 2;").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn syntax_errors_are_errors() {
+        assert!(parse("SELEC 1").is_err());
+    }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up, build (release) and start `ember serve` on its embedded defaults:
+# pgwire on 127.0.0.1:5432, data in ./ember-data. Extra arguments go to `ember serve`.
+# A cold release build takes about 20 minutes on 2 cores; later builds are incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release -p ember-server
+exec "$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/ember" serve "$@"

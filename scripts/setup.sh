@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building and testing Ember needs on a fresh Debian machine:
+# the mold linker (.cargo/config.toml links with it) and psql (used by the smoke test).
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+need=()
+command -v mold >/dev/null 2>&1 || need+=(mold)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust from rustup first" >&2; exit 1; }

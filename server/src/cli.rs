@@ -1,0 +1,97 @@
+//! Command line: `ember serve` and its flags (each also settable by an `EMBER_*` variable).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Result, ServerError};
+
+#[derive(Debug, Parser)]
+#[command(name = "ember", version, about = "Ember: a PostgreSQL-wire SQL server on Apache DataFusion")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: CommandLine,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommandLine {
+    /// Start the server (pgwire) on its embedded, in-process engine.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback exposes the server to the network.
+    #[arg(long, env = "EMBER_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// pgwire port (0 picks a free port and prints it).
+    #[arg(long, short = 'p', env = "EMBER_PORT", default_value_t = 5432)]
+    pub port: u16,
+    /// Data directory: catalog (SQLite) and managed data.
+    #[arg(long, env = "EMBER_DATA_DIR", default_value = "./ember-data")]
+    pub data_dir: PathBuf,
+    /// Memory for query operators, e.g. `4GiB`, `512MB`; beyond it operators spill to disk.
+    /// Default: unbounded.
+    #[arg(long, env = "EMBER_MEMORY_LIMIT", value_parser = parse_bytes)]
+    pub memory_limit: Option<usize>,
+    /// Worker threads and query partitions (default: all cores).
+    #[arg(long, env = "EMBER_THREADS", default_value_t = 0)]
+    pub threads: usize,
+    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive list).
+    #[arg(long, env = "EMBER_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+impl ServeArgs {
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        let text = if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) };
+        text.parse::<SocketAddr>().or_else(|_| {
+            use std::net::ToSocketAddrs;
+            (self.host.as_str(), self.port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .ok_or_else(|| ServerError::Config { message: format!("cannot resolve --host {}", self.host) })
+        })
+    }
+}
+
+/// `4GiB`, `512MB`, `100k`, `1073741824` -> bytes.
+pub fn parse_bytes(text: &str) -> std::result::Result<usize, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("not a size: {text:?} (try 4GiB or 512MB)"))?;
+    let factor: f64 = match unit.trim().to_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB, GiB)")),
+    };
+    Ok((number * factor) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("512MB").unwrap(), 512 << 20);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["ember", "serve"]).unwrap();
+        let CommandLine::Serve(args) = cli.command;
+        assert_eq!(args.listen_addr().unwrap().to_string(), "127.0.0.1:5432");
+        assert_eq!(args.data_dir, PathBuf::from("./ember-data"));
+    }
+}

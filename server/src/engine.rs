@@ -1,0 +1,99 @@
+//! The engine shared by every connection: DataFusion runtime, the in-memory catalog
+//! DataFusion plans against, and the persistent catalog store behind it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::SessionContext;
+use ember_planner::config::{DEFAULT_CATALOG, DEFAULT_SCHEMA, EngineOptions, runtime_env, session_config};
+use ember_planner::statement::{Command, parse};
+
+use crate::catalog::CatalogStore;
+use crate::error::{Result, ServerError};
+use crate::session::Session;
+
+/// Process-wide state: one per server.
+#[derive(Debug)]
+pub struct Engine {
+    options: EngineOptions,
+    runtime: Arc<RuntimeEnv>,
+    catalogs: Arc<dyn CatalogProviderList>,
+    store: Arc<CatalogStore>,
+    /// Relative `LOCATION`s are resolved against this directory (the server's working
+    /// directory at start), so a restart from elsewhere still finds the files.
+    base_dir: PathBuf,
+}
+
+impl Engine {
+    /// Open the data directory and bring back every remembered table and view.
+    pub async fn open(data_dir: &Path, options: EngineOptions) -> Result<Arc<Self>> {
+        let store = Arc::new(CatalogStore::open(data_dir)?);
+        let runtime = runtime_env(&options)?;
+        let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+        catalogs.register_catalog(DEFAULT_CATALOG.to_string(), Arc::new(catalog));
+        let base_dir = std::env::current_dir().map_err(|e| ServerError::io("cannot read working directory", e))?;
+        let engine = Arc::new(Self { options, runtime, catalogs, store, base_dir });
+        engine.restore().await?;
+        Ok(engine)
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    pub fn store(&self) -> &Arc<CatalogStore> {
+        &self.store
+    }
+
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// A DataFusion context for one session: its own settings, the shared catalog and runtime.
+    pub fn new_context(&self) -> SessionContext {
+        let config = session_config(&self.options).with_create_default_catalog_and_schema(false);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_catalog_list(self.catalogs.clone())
+            .with_default_features()
+            .build();
+        SessionContext::new_with_state(state)
+    }
+
+    /// Re-run the stored DDL. An object whose files vanished is reported and kept in the
+    /// store (it comes back once the files do); it never stops the server from starting.
+    async fn restore(self: &Arc<Self>) -> Result<()> {
+        let objects = self.store.objects()?;
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let session = Session::new(self.clone(), "ember".to_string());
+        let mut restored = 0usize;
+        for object in &objects {
+            let result = async {
+                for command in parse(&object.ddl)? {
+                    if let Command::Plan(statement) = command {
+                        session.restore_statement(*statement).await?;
+                    }
+                }
+                Ok::<_, ServerError>(())
+            }
+            .await;
+            match result {
+                Ok(()) => restored += 1,
+                Err(e) => tracing::warn!(
+                    schema = %object.schema, name = %object.name,
+                    "could not restore {:?} from the catalog: {}", object.kind, e.message()
+                ),
+            }
+        }
+        tracing::info!(restored, total = objects.len(), "catalog restored");
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! Turning an [`Outcome`] into pgwire responses: Arrow batches become DataRows (text or
+//! binary, per column, through arrow-pg) one batch at a time, so a result of any size
+//! streams through bounded memory.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt, stream};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::error::PgWireResult;
+use pgwire::messages::data::DataRow;
+use tokio::time::Instant;
+
+use crate::error::ServerError;
+use crate::session::Outcome;
+
+/// PostgreSQL column descriptions for an Arrow schema. A type with no PostgreSQL
+/// equivalent is a clear error naming the column, never a silent cast.
+pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, ServerError> {
+    for field in schema.fields() {
+        if arrow_pg::datatypes::field_into_pg_type(field).is_err() {
+            return Err(ServerError::Unsupported {
+                feature: format!("column \"{}\" of type {} (no PostgreSQL equivalent)", field.name(), field.data_type()),
+            });
+        }
+    }
+    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
+        .map_err(|e| ServerError::Unsupported { feature: format!("result type: {e}") })
+}
+
+/// Encode a stream of batches as DataRows.
+pub fn data_rows(
+    batches: impl Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static,
+    fields: Arc<Vec<FieldInfo>>,
+    deadline: Option<Instant>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    let batches = with_deadline(batches.boxed(), deadline);
+    batches
+        .map(move |batch| {
+            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
+                Ok(batch) => arrow_pg::encode_recordbatch(fields.clone(), batch),
+                Err(e) => Box::new(std::iter::once(Err(e.into_pgwire()))),
+            };
+            stream::iter(rows)
+        })
+        .flatten()
+}
+
+/// Stop a result stream with 57014 once the statement timeout passes.
+fn with_deadline(
+    batches: futures::stream::BoxStream<'static, datafusion::error::Result<RecordBatch>>,
+    deadline: Option<Instant>,
+) -> impl Stream<Item = Result<RecordBatch, ServerError>> + Send + 'static {
+    stream::unfold(Some(batches), move |state| async move {
+        let mut batches = state?;
+        let next = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, batches.next()).await {
+                Ok(next) => next,
+                Err(_) => return Some((Err(ServerError::StatementTimeout), None)),
+            },
+            None => batches.next().await,
+        };
+        match next? {
+            Ok(batch) => Some((Ok(batch), Some(batches))),
+            Err(e) => Some((Err(ServerError::from(e)), None)),
+        }
+    })
+}
+
+/// Build the response for one outcome. `buffer` collects rows first (used for all but
+/// the last statement of a multi-statement query, so statements run strictly in order).
+pub async fn response(outcome: Outcome, format: &Format, buffer: bool, deadline: Option<Instant>) -> Result<Response, ServerError> {
+    Ok(match outcome {
+        Outcome::Rows { stream, tag } => {
+            let fields = Arc::new(field_infos(&stream.schema(), format)?);
+            let mut response = if buffer {
+                let batches = collect_batches(stream).await?;
+                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, None))
+            } else {
+                QueryResponse::new(fields.clone(), data_rows(stream, fields, deadline))
+            };
+            response.set_command_tag(tag);
+            Response::Query(response)
+        }
+        Outcome::Done { tag, rows, oid } => {
+            let mut t = Tag::new(&tag);
+            if let Some(oid) = oid {
+                t = t.with_oid(oid);
+            }
+            if let Some(rows) = rows {
+                t = t.with_rows(rows);
+            }
+            Response::Execution(t)
+        }
+        Outcome::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
+        Outcome::TransactionEnd { tag } => Response::TransactionEnd(Tag::new(tag)),
+        Outcome::SettingChanged { tag, .. } => Response::Execution(Tag::new(tag)),
+    })
+}
+
+async fn collect_batches(stream: SendableRecordBatchStream) -> Result<Vec<RecordBatch>, ServerError> {
+    let (_, batches) = crate::session::collect_stream(stream).await?;
+    Ok(batches)
+}

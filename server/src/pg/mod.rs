@@ -1,0 +1,81 @@
+//! The PostgreSQL wire-protocol front end (pgwire handlers over [`crate::session`]).
+
+mod encode;
+mod query;
+mod startup;
+
+use std::sync::Arc;
+
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::{ConnectionManager, PgWireServerHandlers};
+use pgwire::tokio::process_socket;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::session::Session;
+
+pub use query::QueryHandler;
+pub use startup::Startup;
+
+/// The handlers of one connection; each connection has its own [`Session`].
+struct ConnectionHandlers {
+    query: Arc<QueryHandler>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.query.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.query.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Serve pgwire on an already-bound listener until `shutdown` fires.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+    let manager = Arc::new(ConnectionManager::new());
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!("set_nodelay: {e}");
+        }
+        let session = Arc::new(Session::new(engine.clone(), String::new()));
+        let handlers = ConnectionHandlers {
+            query: Arc::new(QueryHandler::new(session.clone())),
+            startup: Arc::new(Startup::new(session, manager.clone())),
+            cancel: Arc::new(DefaultCancelHandler::new(manager.clone())),
+        };
+        tokio::spawn(async move {
+            tracing::debug!(%peer, "connection opened");
+            if let Err(e) = process_socket(socket, None, handlers).await {
+                tracing::debug!(%peer, "connection ended with error: {e}");
+            }
+            tracing::debug!(%peer, "connection closed");
+        });
+    }
+}

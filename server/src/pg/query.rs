@@ -1,0 +1,292 @@
+//! Simple and extended query protocol handlers.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use ember_planner::statement::{Command, parse};
+use futures::{Sink, SinkExt};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldInfo, Response};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::startup::ParameterStatus;
+use tokio::time::Instant;
+
+use super::encode::{field_infos, response};
+use crate::error::ServerError;
+use crate::session::{Outcome, PlannedStatement, Session};
+
+/// A statement prepared by the extended protocol: parsed and planned once.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Planned by DataFusion; `$n` placeholders are bound per portal.
+    Plan(PlannedStatement),
+    /// Answered by Ember itself (BEGIN, SET, SHOW ...).
+    Command(Command),
+}
+
+/// Whether a command may run while the transaction is aborted (it ends the block).
+fn ends_failed_transaction(command: &Command) -> bool {
+    matches!(command, Command::Commit | Command::Rollback | Command::Savepoint { tag: "ROLLBACK" })
+}
+
+pub struct QueryHandler {
+    session: Arc<Session>,
+    parser: Arc<Parser>,
+}
+
+impl QueryHandler {
+    pub fn new(session: Arc<Session>) -> Self {
+        Self { parser: Arc::new(Parser { session: session.clone() }), session }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.session.settings().statement_timeout_ms() {
+            0 => None,
+            ms => Some(Instant::now() + std::time::Duration::from_millis(ms)),
+        }
+    }
+
+    /// Run a future under the statement timeout.
+    async fn timed<T>(&self, deadline: Option<Instant>, work: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
+        match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, work).await.map_err(|_| ServerError::StatementTimeout)?,
+            None => work.await,
+        }
+    }
+
+    /// Report a changed GUC_REPORT setting to the client.
+    async fn report<C>(client: &mut C, change: Option<(String, String)>) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some((name, value)) = change {
+            client.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value))).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The ParameterStatus a changed GUC_REPORT setting sends.
+fn reported_change(outcome: &Outcome) -> Option<(String, String)> {
+    match outcome {
+        Outcome::SettingChanged { setting, value, .. } if setting.report => Some((setting.name.to_string(), value.clone())),
+        _ => None,
+    }
+}
+
+fn error_response(e: ServerError) -> Response {
+    Response::Error(Box::new(e.error_info()))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let commands = match parse(query) {
+            Ok(commands) => commands,
+            Err(e) => return Ok(vec![error_response(e.into())]),
+        };
+        let mut status = client.transaction_status();
+        let count = commands.len();
+        let mut responses = Vec::with_capacity(count);
+        for (index, command) in commands.into_iter().enumerate() {
+            let failed = status == TransactionStatus::Error;
+            if failed && !ends_failed_transaction(&command) {
+                responses.push(error_response(ServerError::InFailedTransaction));
+                break;
+            }
+            let deadline = self.deadline();
+            let last = index + 1 == count;
+            let result = self
+                .timed(deadline, async {
+                    let outcome = self.session.run(command, failed).await?;
+                    Ok(outcome)
+                })
+                .await;
+            let outcome = match result {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    responses.push(error_response(e));
+                    break;
+                }
+            };
+            Self::report(client, reported_change(&outcome)).await?;
+            status = match &outcome {
+                Outcome::TransactionStart => status.to_in_transaction_state(),
+                Outcome::TransactionEnd { .. } => status.to_idle_state(),
+                _ => status,
+            };
+            match self.timed(deadline, response(outcome, &Format::UnifiedText, !last, deadline)).await {
+                Ok(r) => responses.push(r),
+                Err(e) => {
+                    responses.push(error_response(e));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_describe_statement<C>(&self, _client: &mut C, target: &StoredStatement<Prepared>) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let inferred = self.parser.get_parameter_types(&target.statement)?;
+        let count = inferred.len().max(target.parameter_types.len());
+        let params = (0..count)
+            .map(|i| {
+                target
+                    .parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .filter(|t| *t != Type::UNKNOWN)
+                    .or_else(|| inferred.get(i).cloned())
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect();
+        let fields = self.parser.get_result_schema(&target.statement, None)?;
+        Ok(DescribeStatementResponse::new(params, fields))
+    }
+
+    async fn do_describe_portal<C>(&self, _client: &mut C, target: &Portal<Prepared>) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let fields = self.parser.get_result_schema(&target.statement.statement, Some(&target.result_column_format))?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let failed = client.transaction_status() == TransactionStatus::Error;
+        let deadline = self.deadline();
+        let outcome = match &portal.statement.statement {
+            Prepared::Command(command) => {
+                if failed && !ends_failed_transaction(command) {
+                    return Err(ServerError::InFailedTransaction.into());
+                }
+                self.timed(deadline, self.session.run(command.clone(), failed)).await?
+            }
+            Prepared::Plan(planned) => {
+                if failed {
+                    return Err(ServerError::InFailedTransaction.into());
+                }
+                let types = parameter_data_types(&planned.plan)?;
+                let refs: Vec<Option<&DataType>> = types.iter().map(|t| t.as_ref()).collect();
+                let params = arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
+                let bound = planned.bind(&params)?;
+                self.timed(deadline, self.session.execute(bound)).await?
+            }
+        };
+        Self::report(client, reported_change(&outcome)).await?;
+        Ok(self.timed(deadline, response(outcome, &portal.result_column_format, false, deadline)).await?)
+    }
+}
+
+/// Parameter types DataFusion inferred, by position (`$1` first).
+fn parameter_data_types(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<Option<DataType>>, ServerError> {
+    let types = plan.get_parameter_types()?;
+    let mut by_index: Vec<(usize, Option<DataType>)> = types
+        .into_iter()
+        .filter_map(|(name, ty)| name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, ty)))
+        .collect();
+    by_index.sort_by_key(|(i, _)| *i);
+    let count = by_index.last().map(|(i, _)| *i).unwrap_or(0);
+    let mut result = vec![None; count];
+    for (i, ty) in by_index {
+        if i >= 1 {
+            result[i - 1] = ty;
+        }
+    }
+    Ok(result)
+}
+
+/// Parses and plans statements for the extended protocol (once, at Parse).
+pub struct Parser {
+    session: Arc<Session>,
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut commands = parse(sql).map_err(ServerError::from)?;
+        if commands.len() > 1 {
+            return Err(ServerError::Planner(ember_planner::PlannerError::DataFusion(
+                datafusion::error::DataFusionError::SQL(
+                    Box::new(datafusion::sql::sqlparser::parser::ParserError::ParserError(
+                        "cannot insert multiple commands into a prepared statement".to_string(),
+                    )),
+                    None,
+                ),
+            ))
+            .into());
+        }
+        let Some(command) = commands.pop() else {
+            return Ok(None);
+        };
+        Ok(Some(match command {
+            Command::Plan(statement) => Prepared::Plan(self.session.plan(*statement).await?),
+            other => Prepared::Command(other),
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        match stmt {
+            Prepared::Plan(planned) => Ok(parameter_data_types(&planned.plan)?
+                .into_iter()
+                .map(|t| t.and_then(|t| arrow_pg::datatypes::into_pg_type(&t).ok()).unwrap_or(Type::TEXT))
+                .collect()),
+            Prepared::Command(_) => Ok(vec![]),
+        }
+    }
+
+    fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        let format = format.cloned().unwrap_or_default();
+        match stmt {
+            Prepared::Plan(planned) if planned.returns_rows() => Ok(field_infos(planned.result_schema().as_arrow(), &format)?),
+            Prepared::Command(Command::Show { name }) => Ok(field_infos(&Session::show_schema(name), &format)?),
+            _ => Ok(vec![]),
+        }
+    }
+}

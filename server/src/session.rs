@@ -1,0 +1,378 @@
+//! One client session: a DataFusion context with its own settings, and the execution of
+//! statements — shared by the simple and the extended query protocol.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{ParamValues, TableReference};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, Statement as PlanStatement, WriteOp};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use ember_planner::config::{DEFAULT_CATALOG, DEFAULT_SCHEMA};
+use ember_planner::statement::Command;
+use futures::StreamExt;
+
+use crate::catalog::{ObjectKind, StoredObject};
+use crate::engine::Engine;
+use crate::error::{Result, ServerError};
+use crate::settings::{PgSetting, SessionSettings};
+
+/// A statement planned once (at Parse time for the extended protocol), executable many times.
+#[derive(Debug, Clone)]
+pub struct PlannedStatement {
+    pub plan: LogicalPlan,
+    /// Result schema when it differs from the plan's (SQL `EXECUTE name`: the prepared query's).
+    result_schema: Option<datafusion::common::DFSchemaRef>,
+    /// What to record in the persistent catalog once the statement succeeded.
+    persist: Option<Persist>,
+}
+
+#[derive(Debug, Clone)]
+enum Persist {
+    Put(StoredObject),
+    Remove { kind: ObjectKind, schema: String, name: String },
+    RemoveSchema { schema: String },
+}
+
+impl PlannedStatement {
+    /// Replace `$n` placeholders with bound values.
+    pub fn bind(&self, params: &ParamValues) -> Result<PlannedStatement> {
+        Ok(PlannedStatement {
+            plan: self.plan.clone().replace_params_with_values(params)?,
+            result_schema: self.result_schema.clone(),
+            persist: self.persist.clone(),
+        })
+    }
+
+    /// The columns executing this statement returns.
+    pub fn result_schema(&self) -> &datafusion::common::DFSchema {
+        self.result_schema.as_deref().unwrap_or_else(|| self.plan.schema())
+    }
+
+    /// Whether executing returns rows (a RowDescription) or just a command tag.
+    pub fn returns_rows(&self) -> bool {
+        !matches!(self.plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(PlanStatement::SetVariable(_) | PlanStatement::Prepare(_) | PlanStatement::Deallocate(_)))
+    }
+}
+
+/// What executing one statement produced.
+pub enum Outcome {
+    /// Rows, streamed batch by batch.
+    Rows { stream: SendableRecordBatchStream, tag: &'static str },
+    /// A command with a completion tag (`CREATE TABLE`, `INSERT 0 5`).
+    Done { tag: String, rows: Option<usize>, oid: Option<u32> },
+    TransactionStart,
+    TransactionEnd { tag: &'static str },
+    /// A session setting changed; reported to the client when the setting is GUC_REPORT.
+    SettingChanged { setting: &'static PgSetting, value: String, tag: &'static str },
+}
+
+/// One client's session.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    settings: Mutex<SessionSettings>,
+    user: Mutex<String>,
+    /// Result schemas of SQL-level `PREPARE`d statements, so `EXECUTE` can be described.
+    prepared: Mutex<std::collections::HashMap<String, datafusion::common::DFSchemaRef>>,
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>, user: String) -> Self {
+        let ctx = engine.new_context();
+        Self { engine, ctx, settings: Mutex::new(SessionSettings::default()), user: Mutex::new(user), prepared: Mutex::default() }
+    }
+
+    pub fn user(&self) -> String {
+        self.user.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_user(&self, user: &str) {
+        *self.user.lock().unwrap_or_else(|p| p.into_inner()) = user.to_string();
+    }
+
+    /// Push settings DataFusion also needs (after startup parameters were applied).
+    pub fn sync_engine_settings(&self) -> Result<()> {
+        let time_zone = self.settings().get("TimeZone")?;
+        if let Some(setting) = crate::settings::find("TimeZone") {
+            self.apply_engine_setting(setting, &time_zone)?;
+        }
+        Ok(())
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn settings(&self) -> std::sync::MutexGuard<'_, SessionSettings> {
+        self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Execute one command of the simple query protocol (parse -> plan -> run).
+    pub async fn run(&self, command: Command, in_failed_transaction: bool) -> Result<Outcome> {
+        match command {
+            Command::Begin => Ok(Outcome::TransactionStart),
+            Command::Commit => Ok(Outcome::TransactionEnd { tag: if in_failed_transaction { "ROLLBACK" } else { "COMMIT" } }),
+            Command::Rollback => Ok(Outcome::TransactionEnd { tag: "ROLLBACK" }),
+            Command::Savepoint { tag } => Ok(Outcome::Done { tag: tag.to_string(), rows: None, oid: None }),
+            Command::Noop { tag } => Ok(Outcome::Done { tag: tag.to_string(), rows: None, oid: None }),
+            Command::Set { name, value } => self.set(&name, &value),
+            Command::Reset { name } => {
+                let (setting, value) = self.settings().reset(&name)?;
+                self.apply_engine_setting(setting, &value)?;
+                Ok(Outcome::SettingChanged { setting, value, tag: "RESET" })
+            }
+            Command::Show { name } => self.show(&name),
+            Command::Plan(statement) => {
+                let planned = self.plan(*statement).await?;
+                self.execute(planned).await
+            }
+        }
+    }
+
+    fn set(&self, name: &str, value: &str) -> Result<Outcome> {
+        let (setting, value) = self.settings().set(name, value)?;
+        self.apply_engine_setting(setting, &value)?;
+        Ok(Outcome::SettingChanged { setting, value, tag: "SET" })
+    }
+
+    /// Settings that DataFusion must also know about.
+    fn apply_engine_setting(&self, setting: &PgSetting, value: &str) -> Result<()> {
+        if setting.name == "TimeZone" {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            state.config_mut().options_mut().set("datafusion.execution.time_zone", value)?;
+        }
+        Ok(())
+    }
+
+    /// `SHOW name`: one row, one text column named after the setting.
+    pub fn show(&self, name: &str) -> Result<Outcome> {
+        let value = self.settings().get(name)?;
+        let column = crate::settings::find(name).map(|s| s.name.to_lowercase()).unwrap_or_else(|| name.to_string());
+        let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![value]))],
+        )
+        .map_err(datafusion::error::DataFusionError::from)?;
+        let stream = RecordBatchStreamAdapter::new(schema, futures::stream::iter(vec![Ok(batch)]));
+        Ok(Outcome::Rows { stream: Box::pin(stream), tag: "SHOW" })
+    }
+
+    /// The schema `SHOW name` returns, for Describe.
+    pub fn show_schema(name: &str) -> SchemaRef {
+        let column = crate::settings::find(name).map(|s| s.name.to_lowercase()).unwrap_or_else(|| name.to_string());
+        Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]))
+    }
+
+    /// Plan a DataFusion statement. Postgres-compatibility rules applied here:
+    /// relative `LOCATION`s become absolute; in-memory `CREATE TABLE` is refused (it
+    /// would not survive a restart).
+    pub async fn plan(&self, mut statement: DfStatement) -> Result<PlannedStatement> {
+        if let DfStatement::CreateExternalTable(create) = &mut statement {
+            for location in &mut create.locations {
+                *location = absolute_location(self.engine.base_dir(), location);
+            }
+        }
+        let ddl_text = statement.to_string();
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let persist = persist_for(&plan, ddl_text)?;
+        let result_schema = match &plan {
+            LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
+                self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&execute.name).cloned()
+            }
+            _ => None,
+        };
+        Ok(PlannedStatement { plan, result_schema, persist })
+    }
+
+    /// Run a planned (and bound) statement.
+    pub async fn execute(&self, planned: PlannedStatement) -> Result<Outcome> {
+        let PlannedStatement { plan, persist, .. } = planned;
+        if let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = &plan {
+            self.prepared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(prepare.name.clone(), prepare.input.schema().clone());
+        }
+        let done_tag = completion_tag(&plan);
+        let is_insert = matches!(&plan, LogicalPlan::Dml(DmlStatement { op: WriteOp::Insert(_), .. }));
+        let is_copy = matches!(&plan, LogicalPlan::Copy(_));
+        let returns_rows = done_tag.is_none();
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        if returns_rows {
+            let tag = match df.logical_plan() {
+                LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",
+                _ => "SELECT",
+            };
+            let stream = df.execute_stream().await?;
+            return Ok(Outcome::Rows { stream, tag });
+        }
+        let mut rows = None;
+        if is_insert || is_copy {
+            let batches = df.collect().await?;
+            rows = Some(count_rows(&batches));
+        } else {
+            // DDL ran during execute_logical_plan; SET and friends produce no rows.
+            df.collect().await?;
+        }
+        if let Some(persist) = persist {
+            self.persist(persist).await?;
+        }
+        let tag = done_tag.unwrap_or("SELECT").to_string();
+        Ok(Outcome::Done { tag, rows, oid: if is_insert { Some(0) } else { None } })
+    }
+
+    /// Re-run a stored DDL statement at startup without recording it again.
+    pub async fn restore_statement(&self, statement: DfStatement) -> Result<()> {
+        let mut planned = self.plan(statement).await?;
+        planned.persist = None;
+        self.execute(planned).await.map(|_| ())
+    }
+
+    async fn persist(&self, persist: Persist) -> Result<()> {
+        let store = self.engine.store().clone();
+        tokio::task::spawn_blocking(move || match persist {
+            Persist::Put(object) => store.put(&object),
+            Persist::Remove { kind, schema, name } => store.remove(kind, &schema, &name).map(|_| ()),
+            Persist::RemoveSchema { schema } => store.remove_schema(&schema),
+        })
+        .await
+        .map_err(|e| ServerError::io("catalog writer", std::io::Error::other(e)))?
+    }
+}
+
+/// `None` for statements that return rows; the command tag for the rest.
+fn completion_tag(plan: &LogicalPlan) -> Option<&'static str> {
+    match plan {
+        LogicalPlan::Ddl(ddl) => Some(match ddl {
+            DdlStatement::CreateExternalTable(_) | DdlStatement::CreateMemoryTable(_) => "CREATE TABLE",
+            DdlStatement::CreateView(_) => "CREATE VIEW",
+            DdlStatement::CreateCatalogSchema(_) => "CREATE SCHEMA",
+            DdlStatement::CreateCatalog(_) => "CREATE DATABASE",
+            DdlStatement::CreateIndex(_) => "CREATE INDEX",
+            DdlStatement::DropTable(_) => "DROP TABLE",
+            DdlStatement::DropView(_) => "DROP VIEW",
+            DdlStatement::DropCatalogSchema(_) => "DROP SCHEMA",
+            DdlStatement::CreateFunction(_) => "CREATE FUNCTION",
+            DdlStatement::DropFunction(_) => "DROP FUNCTION",
+        }),
+        LogicalPlan::Dml(dml) => Some(match dml.op {
+            WriteOp::Insert(_) => "INSERT",
+            WriteOp::Delete => "DELETE",
+            WriteOp::Update => "UPDATE",
+            WriteOp::Ctas => "SELECT",
+            WriteOp::Truncate => "TRUNCATE TABLE",
+            _ => "UPDATE",
+        }),
+        LogicalPlan::Copy(_) => Some("COPY"),
+        LogicalPlan::Statement(PlanStatement::SetVariable(_)) => Some("SET"),
+        LogicalPlan::Statement(PlanStatement::ResetVariable(_)) => Some("RESET"),
+        LogicalPlan::Statement(PlanStatement::Prepare(_)) => Some("PREPARE"),
+        LogicalPlan::Statement(PlanStatement::Deallocate(_)) => Some("DEALLOCATE"),
+        _ => None,
+    }
+}
+
+/// What the persistent catalog must learn from a DDL plan; refuses DDL Ember cannot keep.
+fn persist_for(plan: &LogicalPlan, ddl: String) -> Result<Option<Persist>> {
+    let LogicalPlan::Ddl(ddl_plan) = plan else {
+        return Ok(None);
+    };
+    let resolve = |name: &TableReference| {
+        let resolved = name.clone().resolve(DEFAULT_CATALOG, DEFAULT_SCHEMA);
+        (resolved.schema.to_string(), resolved.table.to_string())
+    };
+    Ok(match ddl_plan {
+        DdlStatement::CreateExternalTable(create) => {
+            if create.temporary {
+                None
+            } else {
+                let (schema, name) = resolve(&create.name);
+                Some(Persist::Put(StoredObject { kind: ObjectKind::Table, schema, name, ddl }))
+            }
+        }
+        DdlStatement::CreateView(view) => {
+            if view.temporary {
+                None
+            } else {
+                let (schema, name) = resolve(&view.name);
+                Some(Persist::Put(StoredObject { kind: ObjectKind::View, schema, name, ddl }))
+            }
+        }
+        DdlStatement::CreateCatalogSchema(create) => {
+            let schema = create.schema_name.rsplit('.').next().unwrap_or(&create.schema_name).to_string();
+            Some(Persist::Put(StoredObject { kind: ObjectKind::Schema, schema: schema.clone(), name: schema, ddl }))
+        }
+        DdlStatement::DropTable(drop) => {
+            let (schema, name) = resolve(&drop.name);
+            Some(Persist::Remove { kind: ObjectKind::Table, schema, name })
+        }
+        DdlStatement::DropView(drop) => {
+            let (schema, name) = resolve(&drop.name);
+            Some(Persist::Remove { kind: ObjectKind::View, schema, name })
+        }
+        DdlStatement::DropCatalogSchema(drop) => Some(Persist::RemoveSchema { schema: drop.name.schema_name().to_string() }),
+        DdlStatement::CreateMemoryTable(_) => {
+            return Err(ServerError::Unsupported {
+                feature: "CREATE TABLE for managed tables (not yet; use CREATE EXTERNAL TABLE ... STORED AS PARQUET LOCATION ..., or CREATE VIEW)".to_string(),
+            });
+        }
+        DdlStatement::CreateCatalog(_) => {
+            return Err(ServerError::Unsupported { feature: "CREATE DATABASE".to_string() });
+        }
+        DdlStatement::CreateIndex(_) => {
+            return Err(ServerError::Unsupported { feature: "CREATE INDEX".to_string() });
+        }
+        DdlStatement::CreateFunction(_) | DdlStatement::DropFunction(_) => {
+            return Err(ServerError::Unsupported { feature: "CREATE/DROP FUNCTION".to_string() });
+        }
+    })
+}
+
+/// Local relative paths are made absolute; URLs (`s3://`, `file://`) are left alone.
+fn absolute_location(base: &std::path::Path, location: &str) -> String {
+    if location.contains("://") || std::path::Path::new(location).is_absolute() {
+        return location.to_string();
+    }
+    let mut absolute = base.join(location).to_string_lossy().into_owned();
+    if location.ends_with('/') && !absolute.ends_with('/') {
+        absolute.push('/');
+    }
+    absolute
+}
+
+/// DataFusion's DML plans answer with one `count` row.
+fn count_rows(batches: &[RecordBatch]) -> usize {
+    batches
+        .iter()
+        .filter_map(|b| b.columns().first().and_then(|c| c.as_any().downcast_ref::<UInt64Array>().map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())))
+        .sum::<u64>() as usize
+}
+
+/// Collect a stream fully (used between statements of a multi-statement query, so a
+/// later statement never runs before an earlier one finished).
+pub async fn collect_stream(stream: SendableRecordBatchStream) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let schema = stream.schema();
+    let batches: Vec<RecordBatch> = stream.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+    Ok((schema, batches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_locations_become_absolute() {
+        let base = std::path::Path::new("/srv/ember");
+        assert_eq!(absolute_location(base, "data/t.parquet"), "/srv/ember/data/t.parquet");
+        assert_eq!(absolute_location(base, "data/dir/"), "/srv/ember/data/dir/");
+        assert_eq!(absolute_location(base, "/abs/t.csv"), "/abs/t.csv");
+        assert_eq!(absolute_location(base, "s3://bucket/t/"), "s3://bucket/t/");
+    }
+}

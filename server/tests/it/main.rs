@@ -1,0 +1,9 @@
+//! Ember's integration tests: one binary (linking DataFusion once) with a module per area.
+//! Every test talks to a real `ember serve` process over the PostgreSQL wire protocol.
+
+mod common;
+mod decode;
+mod protocol;
+mod restart;
+mod slt;
+mod tpch;

@@ -1,0 +1,224 @@
+//! Wire-protocol behaviour: errors and recovery, parameters, portals, transactions,
+//! settings, streaming, startup and shutdown.
+
+use futures::{StreamExt, pin_mut};
+use tokio_postgres::types::{ToSql, Type};
+
+use crate::common::{TestServer, repo_root, temp_dir};
+
+fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no sqlstate: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_sqlstate_and_the_connection_lives_on() {
+    let dir = temp_dir("errors");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    let cases = [
+        ("SELEC 1", "42601"),
+        ("SELECT * FROM no_such_table", "42P01"),
+        ("SELECT no_such_column FROM (VALUES (1)) AS t(a)", "42703"),
+        ("SELECT no_such_function(1)", "42883"),
+        ("SELECT 1 / 0", "22012"),
+        ("SELECT CAST('abc' AS INT)", "22P02"),
+        ("CREATE TABLE t (a INT)", "0A000"),
+        ("SET no_such_setting = 1", "42704"),
+        ("SET extra_float_digits = 42", "22023"),
+    ];
+    for (sql, expected) in cases {
+        // simple protocol
+        let err = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&err), expected, "simple: {sql}: {err:?}");
+        // extended protocol
+        let err = client.query(sql, &[]).await.expect_err(sql);
+        assert_eq!(sqlstate(&err), expected, "extended: {sql}: {err:?}");
+        // and the next statement works
+        let row = client.query_one("SELECT 41 + 1", &[]).await.expect("connection usable");
+        assert_eq!(row.get::<_, i64>(0), 42);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_inferred_declared_and_reused() {
+    let dir = temp_dir("params");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    // Inferred from the expression.
+    let stmt = client.prepare("SELECT a, a * $1 FROM (VALUES (1), (2), (3)) AS t(a) WHERE a >= $2 ORDER BY a").await.unwrap();
+    assert_eq!(stmt.params(), &[Type::INT8, Type::INT8]);
+    for (factor, min, expected) in [(10i64, 2i64, vec![(2i64, 20i64), (3, 30)]), (2, 1, vec![(1, 2), (2, 4), (3, 6)])] {
+        let rows = client.query(&stmt, &[&factor, &min]).await.unwrap();
+        let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(got, expected);
+    }
+    // Declared types (Parse carries OIDs), text parameter.
+    let stmt = client.prepare_typed("SELECT upper($1) || '-' || CAST($2 AS VARCHAR)", &[Type::TEXT, Type::INT4]).await.unwrap();
+    let row = client.query_one(&stmt, &[&"ember", &7i32]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "EMBER-7");
+    // A parameter in a cast, NULL parameters.
+    let row = client.query_one("SELECT $1::INT IS NULL, $2::DOUBLE PRECISION", &[&None::<i32>, &1.5f64]).await.unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, f64>(1), 1.5);
+    // Too few parameters is an error, and the connection survives.
+    let params: [&(dyn ToSql + Sync); 0] = [];
+    assert!(client.query("SELECT $1::INT", &params).await.is_err());
+    assert_eq!(client.query_one("SELECT 1::INT", &[]).await.unwrap().get::<_, i32>(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portals_honour_execute_row_limits() {
+    let dir = temp_dir("portals");
+    let server = TestServer::start(&dir);
+    let mut client = server.connect().await;
+    let tx = client.transaction().await.unwrap();
+    let stmt = tx.prepare("SELECT value FROM generate_series(1, 10) AS t(value) ORDER BY value").await.unwrap();
+    let portal = tx.bind(&stmt, &[]).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, 3).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        assert!(rows.len() <= 3);
+        seen.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+    }
+    assert_eq!(seen, (1..=10).collect::<Vec<i64>>());
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_transaction_blocks_until_rollback() {
+    let dir = temp_dir("tx");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    client.batch_execute("BEGIN").await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(sqlstate(&client.simple_query("SELECT 1/0").await.unwrap_err()), "22012");
+    assert_eq!(sqlstate(&client.simple_query("SELECT 1").await.unwrap_err()), "25P02");
+    assert_eq!(sqlstate(&client.query("SELECT 1", &[]).await.unwrap_err()), "25P02");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+    // COMMIT of a failed block answers ROLLBACK and ends it.
+    client.batch_execute("BEGIN").await.unwrap();
+    assert!(client.simple_query("SELECT * FROM nope").await.is_err());
+    client.batch_execute("COMMIT").await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_settings_set_show_reset() {
+    let dir = temp_dir("settings");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    let show = |name: &'static str| {
+        let client = &client;
+        async move {
+            let rows = client.simple_query(&format!("SHOW {name}")).await.unwrap();
+            rows.into_iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .unwrap()
+        }
+    };
+    assert_eq!(show("DateStyle").await, "ISO, MDY");
+    client.batch_execute("SET DateStyle = 'ISO, DMY'; SET application_name = 'it'; SET extra_float_digits = 3").await.unwrap();
+    assert_eq!(show("datestyle").await, "ISO, DMY");
+    assert_eq!(show("application_name").await, "it");
+    client.batch_execute("SET statement_timeout = '5s'").await.unwrap();
+    assert_eq!(show("statement_timeout").await, "5000");
+    client.batch_execute("RESET statement_timeout").await.unwrap();
+    assert_eq!(show("statement_timeout").await, "0");
+    assert_eq!(show("transaction isolation level").await, "read committed");
+    assert!(show("server_version").await.starts_with("16"));
+    // Engine settings pass through to DataFusion.
+    client.batch_execute("SET datafusion.execution.batch_size = 1024").await.unwrap();
+    assert_eq!(client.query_one("SELECT 1::BIGINT", &[]).await.unwrap().get::<_, i64>(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_cancels_long_queries() {
+    let dir = temp_dir("timeout");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    client.batch_execute("SET statement_timeout = 200").await.unwrap();
+    let started = std::time::Instant::now();
+    let err = client
+        .simple_query("SELECT count(*) FROM generate_series(1, 2000000000) a")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "57014");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    client.batch_execute("SET statement_timeout = 0").await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+}
+
+/// Server memory while streaming a large result stays flat: rows are encoded batch by
+/// batch and written as the client reads them, never collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_results_stream_in_bounded_memory() {
+    let dir = temp_dir("stream");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    let pid = server_pid(&server);
+    let baseline = peak_rss_kib(pid);
+    let rows = 10_000_000i64;
+    let params: [&(dyn ToSql + Sync); 0] = [];
+    let stream = client
+        .query_raw(&format!("SELECT value, 'row ' || CAST(value AS VARCHAR) AS label FROM generate_series(1, {rows}) AS t(value)"), params)
+        .await
+        .unwrap();
+    pin_mut!(stream);
+    let mut count = 0i64;
+    let mut sum = 0i64;
+    while let Some(row) = stream.next().await {
+        let row = row.unwrap();
+        sum += row.get::<_, i64>(0);
+        count += 1;
+    }
+    assert_eq!(count, rows);
+    assert_eq!(sum, rows * (rows + 1) / 2);
+    let peak = peak_rss_kib(pid);
+    // Buffered, 10M rows would need well over 500 MB; streaming stays within a few batches.
+    assert!(peak < baseline + 300 * 1024, "server peak RSS grew from {baseline} KiB to {peak} KiB");
+}
+
+fn server_pid(server: &TestServer) -> u32 {
+    server.pid()
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn taken_port_is_a_one_line_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let dir = temp_dir("port");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["serve", "--port", &port, "--data-dir"])
+        .arg(&dir)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("cannot listen on 127.0.0.1:") && last.contains("in use"), "{stderr}");
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let dir = temp_dir("sigterm");
+    let server = TestServer::start(&dir);
+    assert!(server.terminate(), "server did not exit cleanly on SIGTERM");
+}

@@ -8,6 +8,8 @@
 
 pub mod config;
 pub mod error;
+pub mod params;
+pub mod rewrite;
 pub mod statement;
 
 pub use error::{PlannerError, Result};

@@ -39,10 +39,23 @@ pub enum Command {
 
 /// Parse `sql` (one or more `;`-separated statements) in the PostgreSQL dialect.
 pub fn parse(sql: &str) -> Result<Vec<Command>> {
+    if is_abort(sql) {
+        return Ok(vec![Command::Rollback]);
+    }
     let dialect = PostgreSqlDialect {};
     let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
     let statements = parser.parse_statements()?;
     Ok(statements.into_iter().map(classify).collect())
+}
+
+/// `ABORT [WORK | TRANSACTION]` is PostgreSQL's ROLLBACK; sqlparser does not know it.
+fn is_abort(sql: &str) -> bool {
+    let words: Vec<String> = sql.trim().trim_end_matches(';').split_whitespace().map(str::to_lowercase).collect();
+    match words.as_slice() {
+        [first] => first == "abort",
+        [first, second] => first == "abort" && (second == "work" || second == "transaction"),
+        _ => false,
+    }
 }
 
 /// Decide who answers a parsed statement.

@@ -179,6 +179,7 @@ impl Session {
                 *location = absolute_location(self.engine.base_dir(), location);
             }
         }
+        ember_planner::rewrite::apply(&mut statement);
         let ddl_text = statement.to_string();
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         let persist = persist_for(&plan, ddl_text)?;

@@ -31,15 +31,26 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, S
         .map_err(|e| ServerError::Unsupported { feature: format!("result type: {e}") })
 }
 
+/// Session settings that shape text output.
+#[derive(Debug, Clone)]
+pub struct TextOptions {
+    pub time_zone: String,
+    pub extra_float_digits: i32,
+}
+
 /// Encode a stream of batches as DataRows.
 pub fn data_rows(
     batches: impl Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static,
     fields: Arc<Vec<FieldInfo>>,
     deadline: Option<Instant>,
+    text: TextOptions,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
     let batches = with_deadline(batches.boxed(), deadline);
     batches
         .map(move |batch| {
+            let batch = batch.and_then(|b| {
+                super::text::render_text_columns(b, &fields, &text.time_zone, text.extra_float_digits)
+            });
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
                 Ok(batch) => arrow_pg::encode_recordbatch(fields.clone(), batch),
                 Err(e) => Box::new(std::iter::once(Err(e.into_pgwire()))),
@@ -72,15 +83,21 @@ fn with_deadline(
 
 /// Build the response for one outcome. `buffer` collects rows first (used for all but
 /// the last statement of a multi-statement query, so statements run strictly in order).
-pub async fn response(outcome: Outcome, format: &Format, buffer: bool, deadline: Option<Instant>) -> Result<Response, ServerError> {
+pub async fn response(
+    outcome: Outcome,
+    format: &Format,
+    buffer: bool,
+    deadline: Option<Instant>,
+    text: TextOptions,
+) -> Result<Response, ServerError> {
     Ok(match outcome {
         Outcome::Rows { stream, tag } => {
             let fields = Arc::new(field_infos(&stream.schema(), format)?);
             let mut response = if buffer {
                 let batches = collect_batches(stream).await?;
-                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, None))
+                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, None, text))
             } else {
-                QueryResponse::new(fields.clone(), data_rows(stream, fields, deadline))
+                QueryResponse::new(fields.clone(), data_rows(stream, fields, deadline, text))
             };
             response.set_command_tag(tag);
             Response::Query(response)

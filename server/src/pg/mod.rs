@@ -1,8 +1,10 @@
 //! The PostgreSQL wire-protocol front end (pgwire handlers over [`crate::session`]).
 
 mod encode;
+mod execute;
 mod query;
 mod startup;
+mod text;
 
 use std::sync::Arc;
 

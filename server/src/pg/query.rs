@@ -15,11 +15,12 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
 use tokio::time::Instant;
 
-use super::encode::{field_infos, response};
+use super::encode::{TextOptions, field_infos, response};
 use crate::error::ServerError;
 use crate::session::{Outcome, PlannedStatement, Session};
 
@@ -51,6 +52,14 @@ impl QueryHandler {
         match self.session.settings().statement_timeout_ms() {
             0 => None,
             ms => Some(Instant::now() + std::time::Duration::from_millis(ms)),
+        }
+    }
+
+    fn text_options(&self) -> TextOptions {
+        let settings = self.session.settings();
+        TextOptions {
+            time_zone: settings.get("TimeZone").unwrap_or_else(|_| "UTC".to_string()),
+            extra_float_digits: settings.get("extra_float_digits").ok().and_then(|v| v.parse().ok()).unwrap_or(1),
         }
     }
 
@@ -130,7 +139,7 @@ impl SimpleQueryHandler for QueryHandler {
                 Outcome::TransactionEnd { .. } => status.to_idle_state(),
                 _ => status,
             };
-            match self.timed(deadline, response(outcome, &Format::UnifiedText, !last, deadline)).await {
+            match self.timed(deadline, response(outcome, &Format::UnifiedText, !last, deadline, self.text_options())).await {
                 Ok(r) => responses.push(r),
                 Err(e) => {
                     responses.push(error_response(e));
@@ -149,6 +158,19 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if super::execute::execute_streaming(self, client, &message).await? {
+            return Ok(());
+        }
+        self._on_execute(client, message).await
     }
 
     async fn do_describe_statement<C>(&self, _client: &mut C, target: &StoredStatement<Prepared>) -> PgWireResult<DescribeStatementResponse>
@@ -208,33 +230,29 @@ impl ExtendedQueryHandler for QueryHandler {
                     return Err(ServerError::InFailedTransaction.into());
                 }
                 let types = parameter_data_types(&planned.plan)?;
-                let refs: Vec<Option<&DataType>> = types.iter().map(|t| t.as_ref()).collect();
+                // A type the client declared at Parse decides how the value is decoded; the
+                // plan then coerces it. Only undeclared parameters use the inferred type.
+                let declared = &portal.statement.parameter_types;
+                let refs: Vec<Option<&DataType>> = types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| match declared.get(i) {
+                        Some(Some(ty)) if *ty != Type::UNKNOWN => None,
+                        _ => t.as_ref(),
+                    })
+                    .collect();
                 let params = arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
                 let bound = planned.bind(&params)?;
                 self.timed(deadline, self.session.execute(bound)).await?
             }
         };
         Self::report(client, reported_change(&outcome)).await?;
-        Ok(self.timed(deadline, response(outcome, &portal.result_column_format, false, deadline)).await?)
+        Ok(self.timed(deadline, response(outcome, &portal.result_column_format, false, deadline, self.text_options())).await?)
     }
 }
 
-/// Parameter types DataFusion inferred, by position (`$1` first).
 fn parameter_data_types(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<Option<DataType>>, ServerError> {
-    let types = plan.get_parameter_types()?;
-    let mut by_index: Vec<(usize, Option<DataType>)> = types
-        .into_iter()
-        .filter_map(|(name, ty)| name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, ty)))
-        .collect();
-    by_index.sort_by_key(|(i, _)| *i);
-    let count = by_index.last().map(|(i, _)| *i).unwrap_or(0);
-    let mut result = vec![None; count];
-    for (i, ty) in by_index {
-        if i >= 1 {
-            result[i - 1] = ty;
-        }
-    }
-    Ok(result)
+    Ok(ember_planner::params::parameter_types(plan)?)
 }
 
 /// Parses and plans statements for the extended protocol (once, at Parse).

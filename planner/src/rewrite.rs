@@ -1,0 +1,166 @@
+//! PostgreSQL-compatibility rewrites applied to parsed statements before planning.
+//! Each rule is a small named function with its own test.
+
+use std::collections::HashMap;
+
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    DataType as SqlType, Expr, Ident, Query, SelectItem, SetExpr, Statement as SqlStatement,
+};
+
+/// Apply every rewrite rule to a statement.
+pub fn apply(statement: &mut DfStatement) {
+    if let DfStatement::Statement(inner) = statement {
+        match inner.as_mut() {
+            SqlStatement::Query(query) => postgres_column_names(query),
+            SqlStatement::CreateView(view) => postgres_column_names(&mut view.query),
+            _ => {}
+        }
+    }
+}
+
+/// Rule: output columns are named as PostgreSQL names them (`count`, `upper`, `int4`,
+/// `?column?`) instead of DataFusion's expression text (`count(*)`, `Int64(1)`), which is
+/// what clients show as headers. Names that would repeat within one select list are left
+/// to DataFusion, which requires unique names.
+pub fn postgres_column_names(query: &mut Query) {
+    let SetExpr::Select(select) = first_select(query.body.as_mut()) else {
+        return;
+    };
+    let names: Vec<Option<String>> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(expr) if !is_column_ref(expr) => Some(figure_name(expr).unwrap_or_else(|| "?column?".to_string())),
+            _ => None,
+        })
+        .collect();
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    for item in &select.projection {
+        let name = match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(id.value.to_lowercase()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => ids.last().map(|i| i.value.to_lowercase()),
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+            _ => None,
+        };
+        if let Some(name) = name {
+            *taken.entry(name).or_default() += 1;
+        }
+    }
+    for name in names.iter().flatten() {
+        *taken.entry(name.clone()).or_default() += 1;
+    }
+    for (item, name) in select.projection.iter_mut().zip(names) {
+        let Some(name) = name else { continue };
+        if taken.get(&name).copied().unwrap_or(0) > 1 {
+            continue;
+        }
+        if let SelectItem::UnnamedExpr(expr) = item {
+            let expr = std::mem::replace(expr, Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()));
+            *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', name) };
+        }
+    }
+}
+
+/// The select that names a query's columns: the leftmost branch of set operations.
+fn first_select(body: &mut SetExpr) -> &mut SetExpr {
+    match body {
+        SetExpr::SetOperation { left, .. } => first_select(left),
+        SetExpr::Query(q) => first_select(q.body.as_mut()),
+        other => other,
+    }
+}
+
+fn is_column_ref(expr: &Expr) -> bool {
+    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+}
+
+/// PostgreSQL's FigureColname, for the expression kinds clients meet most.
+fn figure_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(id) => Some(id.value.to_lowercase()),
+        Expr::CompoundIdentifier(ids) => ids.last().map(|i| i.value.to_lowercase()),
+        Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_lowercase()),
+        Expr::Cast { expr, data_type, .. } => figure_name(expr).or_else(|| type_name(data_type)),
+        Expr::Nested(inner) => figure_name(inner),
+        Expr::Case { .. } => Some("case".to_string()),
+        Expr::Array(_) => Some("array".to_string()),
+        Expr::Exists { .. } => Some("exists".to_string()),
+        Expr::Extract { .. } => Some("extract".to_string()),
+        Expr::Substring { .. } => Some("substring".to_string()),
+        Expr::Trim { .. } => Some("btrim".to_string()),
+        Expr::Position { .. } => Some("position".to_string()),
+        Expr::Overlay { .. } => Some("overlay".to_string()),
+        Expr::Ceil { .. } => Some("ceil".to_string()),
+        Expr::Floor { .. } => Some("floor".to_string()),
+        Expr::TypedString(ts) => type_name(&ts.data_type),
+        Expr::Interval(_) => Some("interval".to_string()),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's internal type names, as used for the column name of a cast constant.
+fn type_name(data_type: &SqlType) -> Option<String> {
+    let name = match data_type {
+        SqlType::Boolean | SqlType::Bool => "bool",
+        SqlType::SmallInt(_) | SqlType::Int2(_) => "int2",
+        SqlType::Int(_) | SqlType::Integer(_) | SqlType::Int4(_) => "int4",
+        SqlType::BigInt(_) | SqlType::Int8(_) => "int8",
+        SqlType::Real | SqlType::Float4 => "float4",
+        SqlType::Double(_) | SqlType::DoublePrecision | SqlType::Float8 | SqlType::Float(_) => "float8",
+        SqlType::Numeric(_) | SqlType::Decimal(_) | SqlType::Dec(_) => "numeric",
+        SqlType::Text | SqlType::String(_) => "text",
+        SqlType::Varchar(_) | SqlType::CharacterVarying(_) => "varchar",
+        SqlType::Char(_) | SqlType::Character(_) => "bpchar",
+        SqlType::Bytea => "bytea",
+        SqlType::Date => "date",
+        SqlType::Time(..) => "time",
+        SqlType::Timestamp(_, tz) => match tz {
+            datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone | datafusion::sql::sqlparser::ast::TimezoneInfo::Tz => "timestamptz",
+            _ => "timestamp",
+        },
+        SqlType::Interval { .. } => "interval",
+        SqlType::Array(_) => "array",
+        _ => return None,
+    };
+    Some(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statement::{Command, parse};
+
+    fn rewritten(sql: &str) -> String {
+        let mut commands = parse(sql).unwrap();
+        match commands.remove(0) {
+            Command::Plan(mut statement) => {
+                apply(&mut statement);
+                statement.to_string()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn columns_named_like_postgres() {
+        assert_eq!(rewritten("SELECT 1"), "SELECT 1 AS \"?column?\"");
+        assert_eq!(rewritten("SELECT count(*) FROM t"), "SELECT count(*) AS \"count\" FROM t");
+        assert_eq!(rewritten("SELECT CAST('1' AS INT)"), "SELECT CAST('1' AS INT) AS \"int4\"");
+        assert_eq!(rewritten("SELECT a::TEXT FROM t"), "SELECT a::TEXT AS \"a\" FROM t");
+        assert_eq!(rewritten("SELECT a, b AS c FROM t"), "SELECT a, b AS c FROM t");
+        assert_eq!(rewritten("SELECT CASE WHEN a THEN 1 END FROM t"), "SELECT CASE WHEN a THEN 1 END AS \"case\" FROM t");
+    }
+
+    #[test]
+    fn repeated_names_are_left_alone() {
+        assert_eq!(rewritten("SELECT count(a), count(b) FROM t"), "SELECT count(a), count(b) FROM t");
+        assert_eq!(rewritten("SELECT 1, 2"), "SELECT 1, 2");
+        assert_eq!(rewritten("SELECT upper(a), a AS upper FROM t"), "SELECT upper(a), a AS upper FROM t");
+    }
+
+    #[test]
+    fn set_operations_name_from_the_first_branch() {
+        assert_eq!(rewritten("SELECT 1 UNION SELECT 2"), "SELECT 1 AS \"?column?\" UNION SELECT 2");
+    }
+}

@@ -61,6 +61,8 @@ pub fn session_config(options: &EngineOptions) -> SessionConfig {
         .with_create_default_catalog_and_schema(true);
     let opts = config.options_mut();
     opts.sql_parser.dialect = Dialect::PostgreSQL;
+    // `1.5` is an exact numeric in PostgreSQL, not a double: keep literals exact.
+    opts.sql_parser.parse_float_as_decimal = true;
     // Statistics from Parquet footers let the optimizer pick join sides and skip files.
     opts.execution.collect_statistics = true;
     // Filter pushdown into the Parquet decoder (late materialisation): predicates are

@@ -13,6 +13,10 @@ use crate::Result;
 /// placeholder DataFusion left untyped takes the type of a cast applied directly to it.
 /// `None` means unknown (clients are told `text`).
 pub fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
+    // `PREPARE name(...) AS ...` declares its own parameters; the statement itself has none.
+    if matches!(plan, LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(_))) {
+        return Ok(vec![]);
+    }
     let inferred = plan.get_parameter_types()?;
     let mut casts: HashMap<String, DataType> = HashMap::new();
     plan.apply_with_subqueries(|node| {

@@ -5,15 +5,21 @@ use std::collections::HashMap;
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    DataType as SqlType, Expr, Ident, Query, SelectItem, SetExpr, Statement as SqlStatement,
+    DataType as SqlType, Expr, Ident, LimitClause, Query, SelectItem, SetExpr, Statement as SqlStatement,
 };
 
 /// Apply every rewrite rule to a statement.
 pub fn apply(statement: &mut DfStatement) {
     if let DfStatement::Statement(inner) = statement {
         match inner.as_mut() {
-            SqlStatement::Query(query) => postgres_column_names(query),
-            SqlStatement::CreateView(view) => postgres_column_names(&mut view.query),
+            SqlStatement::Query(query) => {
+                fetch_first_as_limit(query);
+                postgres_column_names(query);
+            }
+            SqlStatement::CreateView(view) => {
+                fetch_first_as_limit(&mut view.query);
+                postgres_column_names(&mut view.query);
+            }
             _ => {}
         }
     }
@@ -35,6 +41,8 @@ pub fn postgres_column_names(query: &mut Query) {
             _ => None,
         })
         .collect();
+    // DataFusion needs unique names within a projection, PostgreSQL does not: a name
+    // already used gets an internal suffix after NAME_SUFFIX, which the wire layer strips.
     let mut taken: HashMap<String, usize> = HashMap::new();
     for item in &select.projection {
         let name = match item {
@@ -47,19 +55,43 @@ pub fn postgres_column_names(query: &mut Query) {
             *taken.entry(name).or_default() += 1;
         }
     }
-    for name in names.iter().flatten() {
-        *taken.entry(name.clone()).or_default() += 1;
-    }
-    for (item, name) in select.projection.iter_mut().zip(names) {
+    for (position, (item, name)) in select.projection.iter_mut().zip(names).enumerate() {
         let Some(name) = name else { continue };
-        if taken.get(&name).copied().unwrap_or(0) > 1 {
-            continue;
-        }
+        let seen = taken.entry(name.clone()).or_default();
+        let alias = if *seen == 0 { name } else { format!("{name}{NAME_SUFFIX}{position}") };
+        *seen += 1;
         if let SelectItem::UnnamedExpr(expr) = item {
             let expr = std::mem::replace(expr, Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()));
-            *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', name) };
+            *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', alias) };
         }
     }
+}
+
+/// Marks the internal part of a column name made unique for DataFusion; clients see only
+/// what precedes it.
+pub const NAME_SUFFIX: char = '\u{1f}';
+
+/// The name a client sees for an output column.
+pub fn client_column_name(name: &str) -> &str {
+    name.split(NAME_SUFFIX).next().unwrap_or(name)
+}
+
+/// Rule: `FETCH FIRST n ROWS ONLY` (SQL standard, PostgreSQL) is `LIMIT n`; DataFusion
+/// only plans `LIMIT`. `WITH TIES` and `PERCENT` are left for DataFusion to refuse.
+pub fn fetch_first_as_limit(query: &mut Query) {
+    let Some(fetch) = &query.fetch else { return };
+    if fetch.with_ties || fetch.percent {
+        return;
+    }
+    let quantity = fetch.quantity.clone().unwrap_or_else(|| Expr::value(datafusion::sql::sqlparser::ast::Value::Number("1".to_string(), false)));
+    match &mut query.limit_clause {
+        None => {
+            query.limit_clause = Some(LimitClause::LimitOffset { limit: Some(quantity), offset: None, limit_by: vec![] });
+        }
+        Some(LimitClause::LimitOffset { limit: limit @ None, .. }) => *limit = Some(quantity),
+        Some(_) => return,
+    }
+    query.fetch = None;
 }
 
 /// The select that names a query's columns: the leftmost branch of set operations.
@@ -95,6 +127,14 @@ fn figure_name(expr: &Expr) -> Option<String> {
         Expr::Floor { .. } => Some("floor".to_string()),
         Expr::TypedString(ts) => type_name(&ts.data_type),
         Expr::Interval(_) => Some("interval".to_string()),
+        Expr::Subquery(query) => match query.body.as_ref() {
+            SetExpr::Select(select) => match select.projection.as_slice() {
+                [SelectItem::ExprWithAlias { alias, .. }] => Some(alias.value.to_lowercase()),
+                [SelectItem::UnnamedExpr(expr)] => figure_name(expr),
+                _ => None,
+            },
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -153,10 +193,18 @@ mod tests {
     }
 
     #[test]
-    fn repeated_names_are_left_alone() {
-        assert_eq!(rewritten("SELECT count(a), count(b) FROM t"), "SELECT count(a), count(b) FROM t");
-        assert_eq!(rewritten("SELECT 1, 2"), "SELECT 1, 2");
-        assert_eq!(rewritten("SELECT upper(a), a AS upper FROM t"), "SELECT upper(a), a AS upper FROM t");
+    fn repeated_names_stay_unique_for_datafusion() {
+        assert_eq!(rewritten("SELECT count(a), count(b) FROM t"), "SELECT count(a) AS \"count\", count(b) AS \"count\u{1f}1\" FROM t");
+        assert_eq!(rewritten("SELECT 1, 2"), "SELECT 1 AS \"?column?\", 2 AS \"?column?\u{1f}1\"");
+        assert_eq!(rewritten("SELECT upper(a), a AS upper FROM t"), "SELECT upper(a) AS \"upper\u{1f}0\", a AS upper FROM t");
+        assert_eq!(client_column_name("count\u{1f}1"), "count");
+        assert_eq!(rewritten("SELECT (SELECT max(x) FROM t)"), "SELECT (SELECT max(x) FROM t) AS \"max\"");
+    }
+
+    #[test]
+    fn fetch_first_becomes_limit() {
+        assert_eq!(rewritten("SELECT a FROM t FETCH FIRST 2 ROWS ONLY"), "SELECT a FROM t LIMIT 2");
+        assert_eq!(rewritten("SELECT a FROM t OFFSET 1 ROWS FETCH NEXT 3 ROWS ONLY"), "SELECT a FROM t LIMIT 3 OFFSET 1 ROWS");
     }
 
     #[test]

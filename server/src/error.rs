@@ -139,7 +139,11 @@ fn plan_sqlstate(msg: &str) -> &'static str {
 
 fn execution_sqlstate(msg: &str) -> &'static str {
     let lower = msg.to_lowercase();
-    if lower.contains("divide by zero") || lower.contains("division by zero") {
+    if lower.contains("already exists") {
+        if lower.contains("schema") { "42P06" } else { "42P07" }
+    } else if (lower.contains("doesn't exist") || lower.contains("does not exist")) && (lower.starts_with("table") || lower.starts_with("view")) {
+        "42P01"
+    } else if lower.contains("divide by zero") || lower.contains("division by zero") {
         "22012"
     } else if lower.contains("cannot cast") || lower.contains("invalid") && lower.contains("syntax") || lower.contains("parse") {
         "22P02"
@@ -215,6 +219,8 @@ mod tests {
             (DataFusionError::ResourcesExhausted("x".into()), "53200"),
             (DataFusionError::Internal("x".into()), "XX000"),
             (DataFusionError::Plan("Table 'ember.public.t' already exists".into()), "42P07"),
+            (DataFusionError::Execution("Table 'nope' doesn't exist.".into()), "42P01"),
+            (DataFusionError::Execution("External table 'x' already exists".into()), "42P07"),
             (
                 DataFusionError::Context("ctx".into(), Box::new(DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None))),
                 "22012",

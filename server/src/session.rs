@@ -41,6 +41,10 @@ enum Persist {
 impl PlannedStatement {
     /// Replace `$n` placeholders with bound values.
     pub fn bind(&self, params: &ParamValues) -> Result<PlannedStatement> {
+        // `PREPARE name AS ...` keeps its placeholders; `EXECUTE` fills them.
+        if matches!(self.plan, LogicalPlan::Statement(PlanStatement::Prepare(_))) {
+            return Ok(self.clone());
+        }
         Ok(PlannedStatement {
             plan: self.plan.clone().replace_params_with_values(params)?,
             result_schema: self.result_schema.clone(),

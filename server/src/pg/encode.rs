@@ -27,8 +27,19 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, S
             });
         }
     }
-    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
-        .map_err(|e| ServerError::Unsupported { feature: format!("result type: {e}") })
+    let fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
+        .map_err(|e| ServerError::Unsupported { feature: format!("result type: {e}") })?;
+    Ok(fields
+        .into_iter()
+        .map(|f| {
+            let name = ember_planner::rewrite::client_column_name(f.name());
+            if name.len() == f.name().len() {
+                f
+            } else {
+                FieldInfo::new(name.to_string(), f.table_id(), f.column_id(), f.datatype().clone(), f.format())
+            }
+        })
+        .collect())
 }
 
 /// Session settings that shape text output.

@@ -5,6 +5,10 @@
 //!
 //! Text-format columns of those types are rendered to strings before row encoding; the
 //! RowDescription keeps the real PostgreSQL type.
+//!
+//! `numeric` (Arrow Decimal128) is rendered here in both formats, exactly at any
+//! precision: text as digits with the column's scale (`0.00`), binary as PostgreSQL's
+//! base-10000 digits with weight, sign and display scale.
 
 use std::sync::Arc;
 
@@ -12,7 +16,8 @@ use chrono::{DateTime, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{
-    DataType, Field, Float32Type, Float64Type, Schema, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
+    DataType, Decimal128Type, Field, Float32Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
+    IntervalYearMonthType, Float64Type, Schema, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
     Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
 };
@@ -23,17 +28,24 @@ use crate::error::ServerError;
 
 /// Whether a column of this type is rendered here in text format.
 fn handled(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Float32 | DataType::Float64 | DataType::Timestamp(_, _) | DataType::Time32(_) | DataType::Time64(_))
+    matches!(
+        data_type,
+        DataType::Float32 | DataType::Float64 | DataType::Timestamp(_, _) | DataType::Time32(_) | DataType::Time64(_) | DataType::Decimal128(_, _) | DataType::Interval(_)
+    )
+}
+
+fn handled_binary(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Decimal128(_, _) | DataType::Interval(_))
 }
 
 /// Replace text-format columns Ember renders itself by their PostgreSQL text.
 pub fn render_text_columns(batch: RecordBatch, fields: &[FieldInfo], session_tz: &str, extra_float_digits: i32) -> Result<RecordBatch, ServerError> {
     let schema = batch.schema();
-    let needs = schema
-        .fields()
-        .iter()
-        .zip(fields)
-        .any(|(f, info)| info.format() == FieldFormat::Text && handled(f.data_type()));
+    let ours = |f: &Field, info: &FieldInfo| match info.format() {
+        FieldFormat::Text => handled(f.data_type()),
+        FieldFormat::Binary => handled_binary(f.data_type()),
+    };
+    let needs = schema.fields().iter().zip(fields).any(|(f, info)| ours(f, info));
     if !needs {
         return Ok(batch);
     }
@@ -41,7 +53,10 @@ pub fn render_text_columns(batch: RecordBatch, fields: &[FieldInfo], session_tz:
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     let mut new_fields = Vec::with_capacity(batch.num_columns());
     for ((field, column), info) in schema.fields().iter().zip(batch.columns()).zip(fields) {
-        if info.format() == FieldFormat::Text && handled(field.data_type()) {
+        if info.format() == FieldFormat::Binary && handled_binary(field.data_type()) {
+            columns.push(Arc::new(binary_column(column)));
+            new_fields.push(Arc::new(Field::new(field.name(), DataType::Binary, field.is_nullable())));
+        } else if ours(field, info) {
             columns.push(Arc::new(render(column, tz.as_ref(), extra_float_digits)));
             new_fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, field.is_nullable())));
         } else {
@@ -97,6 +112,17 @@ fn render(column: &ArrayRef, tz: Option<&Tz>, extra_float_digits: i32) -> datafu
         DataType::Time32(_) => each!(column.as_primitive::<Time32MillisecondType>(), |v| time_text(v as i64 * 1_000_000)),
         DataType::Time64(TimeUnit::Microsecond) => each!(column.as_primitive::<Time64MicrosecondType>(), |v| time_text(v * 1_000)),
         DataType::Time64(_) => each!(column.as_primitive::<Time64NanosecondType>(), |v| time_text(v)),
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            each!(column.as_primitive::<IntervalMonthDayNanoType>(), |v| interval_text(v.months, v.days, v.nanoseconds))
+        }
+        DataType::Interval(IntervalUnit::DayTime) => {
+            each!(column.as_primitive::<IntervalDayTimeType>(), |v| interval_text(0, v.days, v.milliseconds as i64 * 1_000_000))
+        }
+        DataType::Interval(IntervalUnit::YearMonth) => each!(column.as_primitive::<IntervalYearMonthType>(), |v| interval_text(v, 0, 0)),
+        DataType::Decimal128(_, scale) => {
+            let scale = *scale;
+            each!(column.as_primitive::<Decimal128Type>(), |v| numeric_text(v, scale))
+        }
         _ => {
             for _ in 0..column.len() {
                 out.append_null();
@@ -158,6 +184,124 @@ fn float_text(v: f64, digits: i32, extra_float_digits: i32, shortest: impl Fn(f6
         } else {
             format!("{sign}{}.{}", &digits_only[..int_len], &digits_only[int_len..])
         }
+    }
+}
+
+/// interval_out in the `postgres` IntervalStyle: `1 year 2 mons 3 days 04:05:06.5`.
+pub fn interval_text(months: i32, days: i32, nanos: i64) -> String {
+    let mut parts = Vec::new();
+    let unit = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let (years, mons) = (months / 12, months % 12);
+    if years != 0 {
+        parts.push(unit(years as i64, "year", "years"));
+    }
+    if mons != 0 {
+        parts.push(unit(mons as i64, "mon", "mons"));
+    }
+    if days != 0 {
+        parts.push(unit(days as i64, "day", "days"));
+    }
+    if nanos != 0 || parts.is_empty() {
+        let sign = if nanos < 0 { "-" } else { "" };
+        let abs = nanos.unsigned_abs();
+        let total_secs = abs / 1_000_000_000;
+        let (h, m, s) = (total_secs / 3600, (total_secs % 3600) / 60, total_secs % 60);
+        parts.push(format!("{sign}{h:02}:{m:02}:{s:02}{}", fraction((abs % 1_000_000_000) as u32)));
+    }
+    parts.join(" ")
+}
+
+/// numeric_out: all digits, exactly `scale` of them after the point.
+pub fn numeric_text(value: i128, scale: i8) -> String {
+    let negative = value < 0;
+    let digits = value.unsigned_abs().to_string();
+    let sign = if negative { "-" } else { "" };
+    if scale <= 0 {
+        return format!("{sign}{digits}{}", "0".repeat((-scale) as usize));
+    }
+    let scale = scale as usize;
+    let padded = if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale + 1 - digits.len())) } else { digits };
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+/// numeric_send: ndigits, weight, sign, dscale, then base-10000 digits (int16 each).
+pub fn numeric_binary(value: i128, scale: i8) -> Vec<u8> {
+    let negative = value < 0;
+    let dscale = scale.max(0) as usize;
+    // Work on the decimal digit string, aligned so the point falls on a 4-digit boundary.
+    let mut digits = value.unsigned_abs().to_string();
+    if scale < 0 {
+        digits.push_str(&"0".repeat((-scale) as usize));
+    }
+    let (mut int, mut frac) = if digits.len() > dscale {
+        let (i, f) = digits.split_at(digits.len() - dscale);
+        (i.to_string(), f.to_string())
+    } else {
+        (String::new(), format!("{}{digits}", "0".repeat(dscale - digits.len())))
+    };
+    let int_pad = (4 - int.len() % 4) % 4;
+    int.insert_str(0, &"0".repeat(int_pad));
+    let frac_pad = (4 - frac.len() % 4) % 4;
+    frac.push_str(&"0".repeat(frac_pad));
+    let groups: Vec<i16> = int
+        .as_bytes()
+        .chunks(4)
+        .chain(frac.as_bytes().chunks(4))
+        .map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + (d - b'0') as i16))
+        .collect();
+    let int_groups = int.len() / 4;
+    // Strip leading and trailing zero groups; weight is the exponent of the first group.
+    let first = groups.iter().position(|g| *g != 0);
+    let mut out = Vec::with_capacity(8 + 2 * groups.len());
+    let Some(first) = first else {
+        for word in [0i16, 0, 0, dscale as i16] {
+            out.extend_from_slice(&word.to_be_bytes());
+        }
+        return out;
+    };
+    let last = groups.iter().rposition(|g| *g != 0).unwrap_or(first);
+    let weight = int_groups as i16 - 1 - first as i16;
+    let sign: u16 = if negative { 0x4000 } else { 0 };
+    out.extend_from_slice(&((last - first + 1) as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(dscale as i16).to_be_bytes());
+    for g in &groups[first..=last] {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+    out
+}
+
+/// interval_send: microseconds (int64), days (int32), months (int32).
+pub fn interval_binary(months: i32, days: i32, nanos: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16);
+    out.extend_from_slice(&(nanos / 1_000).to_be_bytes());
+    out.extend_from_slice(&days.to_be_bytes());
+    out.extend_from_slice(&months.to_be_bytes());
+    out
+}
+
+/// Binary wire values for the types whose binary form Ember writes itself.
+fn binary_column(column: &ArrayRef) -> datafusion::arrow::array::BinaryArray {
+    match column.data_type() {
+        DataType::Decimal128(_, scale) => {
+            column.as_primitive::<Decimal128Type>().iter().map(|v| v.map(|v| numeric_binary(v, *scale))).collect()
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => column
+            .as_primitive::<IntervalMonthDayNanoType>()
+            .iter()
+            .map(|v| v.map(|v| interval_binary(v.months, v.days, v.nanoseconds)))
+            .collect(),
+        DataType::Interval(IntervalUnit::DayTime) => column
+            .as_primitive::<IntervalDayTimeType>()
+            .iter()
+            .map(|v| v.map(|v| interval_binary(0, v.days, v.milliseconds as i64 * 1_000_000)))
+            .collect(),
+        DataType::Interval(IntervalUnit::YearMonth) => {
+            column.as_primitive::<IntervalYearMonthType>().iter().map(|v| v.map(|v| interval_binary(v, 0, 0))).collect()
+        }
+        _ => datafusion::arrow::array::BinaryArray::new_null(column.len()),
     }
 }
 
@@ -244,6 +388,33 @@ mod tests {
         assert_eq!(float8_text(1.0 / 3.0, 0), "0.333333333333333");
         assert_eq!(float8_text(0.1 + 0.2, 0), "0.3");
         assert_eq!(float8_text(0.1 + 0.2, 1), "0.30000000000000004");
+    }
+
+    #[test]
+    fn intervals_like_postgres() {
+        assert_eq!(interval_text(0, 1, 0), "1 day");
+        assert_eq!(interval_text(14, 3, 0), "1 year 2 mons 3 days");
+        assert_eq!(interval_text(0, 0, 9_000_000_000_000), "02:30:00");
+        assert_eq!(interval_text(0, 0, 1_500_000_000), "00:00:01.5");
+        assert_eq!(interval_text(0, 0, 0), "00:00:00");
+        assert_eq!(interval_text(-1, -2, -3_000_000_000), "-1 mons -2 days -00:00:03");
+    }
+
+    #[test]
+    fn numerics_like_postgres() {
+        assert_eq!(numeric_text(12345678, 3), "12345.678");
+        assert_eq!(numeric_text(-5, 2), "-0.05");
+        assert_eq!(numeric_text(0, 2), "0.00");
+        assert_eq!(numeric_text(12, 0), "12");
+        assert_eq!(numeric_text(12345678901234567890123456789012, 2), "123456789012345678901234567890.12");
+        // 12345.678: digits [1, 2345, 6780], weight 1, dscale 3
+        let expect = |words: &[i16]| words.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
+        assert_eq!(numeric_binary(12345678, 3), expect(&[3, 1, 0, 3, 1, 2345, 6780]));
+        // -0.05: one digit 500 at weight -1, dscale 2
+        assert_eq!(numeric_binary(-5, 2), expect(&[1, -1, 0x4000, 2, 500]));
+        assert_eq!(numeric_binary(0, 2), expect(&[0, 0, 0, 2]));
+        // 10000: one digit 1 at weight 1
+        assert_eq!(numeric_binary(10000, 0), expect(&[1, 1, 0, 0, 1]));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!
 //! `EMBER_SLT_COMPLETE=1 cargo test slt` rewrites the expected output of every file
 //! (through the binary protocol, which knows column types); review the diff.
-//! `EMBER_SLT_FILE=name` runs only files whose name contains `name`.
+//! `EMBER_SLT_FILE=a,b` runs only files whose names contain `a` or `b`.
 
 use std::path::PathBuf;
 
@@ -22,6 +22,28 @@ use crate::decode::row_text;
 enum Mode {
     Text,
     Binary,
+}
+
+/// A tokio-postgres error whose text is the server's message (tokio-postgres itself only
+/// says "db error"), so expected-error records can match on it.
+#[derive(Debug)]
+struct DbError(tokio_postgres::Error);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "{}", db.message()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError(e)
+    }
 }
 
 struct EmberDb {
@@ -47,7 +69,7 @@ fn column_type(ty: &Type) -> DefaultColumnType {
 
 #[async_trait]
 impl AsyncDB for EmberDb {
-    type Error = tokio_postgres::Error;
+    type Error = DbError;
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Self::Error> {
@@ -98,7 +120,7 @@ impl AsyncDB for EmberDb {
     }
 
     fn error_sql_state(err: &Self::Error) -> Option<String> {
-        err.code().map(|c| c.code().to_string())
+        err.0.code().map(|c| c.code().to_string())
     }
 }
 
@@ -109,10 +131,41 @@ fn slt_files() -> Vec<PathBuf> {
         .expect("sql-tests dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .filter(|p| filter.as_ref().is_none_or(|f| p.to_string_lossy().contains(f.as_str())))
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            filter.as_ref().is_none_or(|f| f.split(',').any(|f| name.contains(f.trim())))
+        })
         .collect();
     files.sort();
     files
+}
+
+/// sqllogictest's updater ignores SQLSTATEs and rewrites `error (42P01)` records into
+/// message matches; put back every SQLSTATE expectation whose statement still fails.
+fn keep_sqlstate_expectations(file: &std::path::Path, original: &str) {
+    let is_sqlstate_header = |l: &str| {
+        (l.starts_with("statement error (") || l.starts_with("query error (")) && l.ends_with(')') && l.len() <= 24
+    };
+    let lines: Vec<&str> = original.lines().collect();
+    let mut headers = std::collections::HashMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        if is_sqlstate_header(line)
+            && let Some(sql) = lines.get(i + 1)
+        {
+            headers.insert(sql.to_string(), line.to_string());
+        }
+    }
+    let Ok(updated) = std::fs::read_to_string(file) else { return };
+    let updated: Vec<&str> = updated.lines().collect();
+    let mut out = Vec::with_capacity(updated.len());
+    for (i, line) in updated.iter().enumerate() {
+        let is_error = line.starts_with("statement error") || line.starts_with("query error");
+        match updated.get(i + 1).and_then(|sql| headers.get(*sql)) {
+            Some(header) if is_error => out.push(header.clone()),
+            _ => out.push(line.to_string()),
+        }
+    }
+    let _ = std::fs::write(file, out.join("\n") + "\n");
 }
 
 /// Types are compared by value only: the text protocol carries none.
@@ -127,11 +180,11 @@ async fn run_mode(server: &TestServer, mode: Mode, complete: bool) -> Vec<String
         let mut runner = Runner::new(move || {
             let conn_string = conn_string.clone();
             async move {
-                let (client, connection) = tokio_postgres::connect(&conn_string, tokio_postgres::NoTls).await?;
+                let (client, connection) = tokio_postgres::connect(&conn_string, tokio_postgres::NoTls).await.map_err(DbError)?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
-                Ok::<_, tokio_postgres::Error>(EmberDb { client, mode })
+                Ok::<_, DbError>(EmberDb { client, mode })
             }
         });
         runner.add_label(match mode {
@@ -140,12 +193,14 @@ async fn run_mode(server: &TestServer, mode: Mode, complete: bool) -> Vec<String
         });
         runner.with_column_validator(any_types);
         if complete {
+            let original = std::fs::read_to_string(&file).unwrap_or_default();
             let result = runner
                 .update_test_file(&file, " ", sqllogictest::default_validator, sqllogictest::default_normalizer, any_types)
                 .await;
             if let Err(e) = result {
                 failures.push(format!("{}: {e}", file.display()));
             }
+            keep_sqlstate_expectations(&file, &original);
         } else if let Err(e) = runner.run_file_async(&file).await {
             failures.push(format!("[{mode:?}] {}:\n{}", file.display(), e.display(false)));
         }

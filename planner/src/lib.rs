@@ -11,5 +11,6 @@ pub mod error;
 pub mod params;
 pub mod rewrite;
 pub mod statement;
+pub mod types;
 
 pub use error::{PlannerError, Result};

@@ -62,6 +62,7 @@ impl Engine {
             .with_runtime_env(self.runtime.clone())
             .with_catalog_list(self.catalogs.clone())
             .with_default_features()
+            .with_type_planner(Arc::new(ember_planner::types::PgTypePlanner))
             .build();
         SessionContext::new_with_state(state)
     }

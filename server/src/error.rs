@@ -23,6 +23,8 @@ pub enum ServerError {
     Unsupported { feature: String },
     #[error("{message}")]
     Protocol { message: String },
+    #[error("invalid input syntax for type {type_name}: \"{value}\"")]
+    InvalidText { type_name: &'static str, value: String },
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
     #[error("invalid configuration: {message}")]
@@ -51,6 +53,7 @@ impl ServerError {
             ServerError::Unsupported { .. } => "0A000",
             ServerError::Protocol { .. } => "08P01",
             ServerError::StatementTimeout => "57014",
+            ServerError::InvalidText { .. } => "22P02",
             ServerError::Config { .. } => "F0000",
         }
     }

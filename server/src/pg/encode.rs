@@ -31,12 +31,20 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, S
         .map_err(|e| ServerError::Unsupported { feature: format!("result type: {e}") })?;
     Ok(fields
         .into_iter()
-        .map(|f| {
+        .zip(schema.fields())
+        .map(|(f, arrow_field)| {
             let name = ember_planner::rewrite::client_column_name(f.name());
-            if name.len() == f.name().len() {
+            let tagged = arrow_field.metadata().get(ember_planner::types::PG_TYPE_KEY).and_then(|t| match t.as_str() {
+                "uuid" => Some(pgwire::api::Type::UUID),
+                "json" => Some(pgwire::api::Type::JSON),
+                "jsonb" => Some(pgwire::api::Type::JSONB),
+                _ => None,
+            });
+            if name.len() == f.name().len() && tagged.is_none() {
                 f
             } else {
-                FieldInfo::new(name.to_string(), f.table_id(), f.column_id(), f.datatype().clone(), f.format())
+                let ty = tagged.unwrap_or_else(|| f.datatype().clone());
+                FieldInfo::new(name.to_string(), f.table_id(), f.column_id(), ty, f.format())
             }
         })
         .collect())

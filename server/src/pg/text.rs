@@ -41,9 +41,12 @@ fn handled_binary(data_type: &DataType) -> bool {
 /// Replace text-format columns Ember renders itself by their PostgreSQL text.
 pub fn render_text_columns(batch: RecordBatch, fields: &[FieldInfo], session_tz: &str, extra_float_digits: i32) -> Result<RecordBatch, ServerError> {
     let schema = batch.schema();
-    let ours = |f: &Field, info: &FieldInfo| match info.format() {
-        FieldFormat::Text => handled(f.data_type()),
-        FieldFormat::Binary => handled_binary(f.data_type()),
+    let ours = |f: &Field, info: &FieldInfo| {
+        is_tagged(info)
+            || match info.format() {
+                FieldFormat::Text => handled(f.data_type()),
+                FieldFormat::Binary => handled_binary(f.data_type()),
+            }
     };
     let needs = schema.fields().iter().zip(fields).any(|(f, info)| ours(f, info));
     if !needs {
@@ -53,7 +56,11 @@ pub fn render_text_columns(batch: RecordBatch, fields: &[FieldInfo], session_tz:
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     let mut new_fields = Vec::with_capacity(batch.num_columns());
     for ((field, column), info) in schema.fields().iter().zip(batch.columns()).zip(fields) {
-        if info.format() == FieldFormat::Binary && handled_binary(field.data_type()) {
+        if is_tagged(info) {
+            let (array, data_type) = tagged_column(column, info)?;
+            columns.push(array);
+            new_fields.push(Arc::new(Field::new(field.name(), data_type, field.is_nullable())));
+        } else if info.format() == FieldFormat::Binary && handled_binary(field.data_type()) {
             columns.push(Arc::new(binary_column(column)));
             new_fields.push(Arc::new(Field::new(field.name(), DataType::Binary, field.is_nullable())));
         } else if ours(field, info) {
@@ -185,6 +192,66 @@ fn float_text(v: f64, digits: i32, extra_float_digits: i32, shortest: impl Fn(f6
             format!("{sign}{}.{}", &digits_only[..int_len], &digits_only[int_len..])
         }
     }
+}
+
+/// uuid/json/jsonb columns: Arrow `Utf8` tagged with their PostgreSQL type.
+fn is_tagged(info: &FieldInfo) -> bool {
+    matches!(*info.datatype(), pgwire::api::Type::UUID | pgwire::api::Type::JSONB)
+}
+
+/// uuid: validated and normalized (text), 16 bytes (binary); jsonb binary: version 1 + text.
+fn tagged_column(column: &ArrayRef, info: &FieldInfo) -> Result<(ArrayRef, DataType), ServerError> {
+    let strings = datafusion::arrow::compute::cast(column, &DataType::Utf8)
+        .map_err(|e| ServerError::from(datafusion::error::DataFusionError::from(e)))?;
+    let strings = strings.as_string::<i32>();
+    let binary = info.format() == FieldFormat::Binary;
+    if *info.datatype() == pgwire::api::Type::UUID {
+        let mut parsed = Vec::with_capacity(strings.len());
+        for value in strings.iter() {
+            parsed.push(match value {
+                None => None,
+                Some(text) => Some(parse_uuid(text).ok_or_else(|| ServerError::InvalidText {
+                    type_name: "uuid",
+                    value: text.to_string(),
+                })?),
+            });
+        }
+        if binary {
+            let array: datafusion::arrow::array::BinaryArray = parsed.iter().map(|v| v.as_ref().map(|b| b.to_vec())).collect();
+            return Ok((Arc::new(array), DataType::Binary));
+        }
+        let array: datafusion::arrow::array::StringArray = parsed.iter().map(|v| v.as_ref().map(uuid_text)).collect();
+        return Ok((Arc::new(array), DataType::Utf8));
+    }
+    // jsonb
+    if binary {
+        let array: datafusion::arrow::array::BinaryArray = strings
+            .iter()
+            .map(|v| v.map(|t| [&[1u8][..], t.as_bytes()].concat()))
+            .collect();
+        return Ok((Arc::new(array), DataType::Binary));
+    }
+    Ok((Arc::new(strings.clone()), DataType::Utf8))
+}
+
+/// uuid_in: 32 hex digits, optionally hyphenated in the standard places or braced.
+pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let trimmed = text.trim();
+    let inner = trimmed.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(trimmed);
+    let hex: String = inner.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn uuid_text(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 /// interval_out in the `postgres` IntervalStyle: `1 year 2 mons 3 days 04:05:06.5`.
@@ -388,6 +455,14 @@ mod tests {
         assert_eq!(float8_text(1.0 / 3.0, 0), "0.333333333333333");
         assert_eq!(float8_text(0.1 + 0.2, 0), "0.3");
         assert_eq!(float8_text(0.1 + 0.2, 1), "0.30000000000000004");
+    }
+
+    #[test]
+    fn uuids_like_postgres() {
+        let bytes = parse_uuid("{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}").unwrap();
+        assert_eq!(uuid_text(&bytes), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        assert_eq!(parse_uuid("a0eebc999c0b4ef8bb6d6bb9bd380a11"), Some(bytes));
+        assert_eq!(parse_uuid("not-a-uuid"), None);
     }
 
     #[test]

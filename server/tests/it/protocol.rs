@@ -222,3 +222,41 @@ fn sigterm_shuts_down_cleanly() {
     let server = TestServer::start(&dir);
     assert!(server.terminate(), "server did not exit cleanly on SIGTERM");
 }
+
+/// RowDescription carries the PostgreSQL type OIDs clients decode by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_columns_report_postgres_types() {
+    let dir = temp_dir("oids");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    let stmt = client
+        .prepare(
+            "SELECT true AS b, CAST(1 AS SMALLINT) AS i2, CAST(1 AS INT) AS i4, CAST(1 AS BIGINT) AS i8, \
+             CAST(1 AS REAL) AS f4, CAST(1 AS DOUBLE PRECISION) AS f8, CAST(1 AS NUMERIC(10, 2)) AS n, \
+             'x' AS t, CAST('x' AS BYTEA) AS by, DATE '2024-01-01' AS d, TIME '01:02:03' AS tm, \
+             TIMESTAMP '2024-01-01 00:00:00' AS ts, CAST('2024-01-01 00:00:00Z' AS TIMESTAMPTZ) AS tz, \
+             INTERVAL '1 day' AS iv, CAST('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' AS UUID) AS u, \
+             CAST('{}' AS JSON) AS j, CAST('{}' AS JSONB) AS jb, [1, 2] AS arr",
+        )
+        .await
+        .unwrap();
+    let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    assert_eq!(
+        types,
+        vec![
+            Type::BOOL, Type::INT2, Type::INT4, Type::INT8, Type::FLOAT4, Type::FLOAT8, Type::NUMERIC, Type::TEXT,
+            Type::BYTEA, Type::DATE, Type::TIME, Type::TIMESTAMP, Type::TIMESTAMPTZ, Type::INTERVAL, Type::UUID,
+            Type::JSON, Type::JSONB, Type::INT8_ARRAY,
+        ]
+    );
+    // PostgreSQL's output names.
+    let names: Vec<String> = client
+        .prepare("SELECT 1, count(*), upper('a'), CAST('1' AS INT) FROM (VALUES (1)) AS t(a)")
+        .await
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    assert_eq!(names, vec!["?column?", "count", "upper", "int4"]);
+}

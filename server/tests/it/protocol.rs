@@ -260,3 +260,30 @@ async fn result_columns_report_postgres_types() {
         .collect();
     assert_eq!(names, vec!["?column?", "count", "upper", "int4"]);
 }
+
+/// Under `--memory-limit`, a query bigger than memory spills or fails with 53200; the
+/// server keeps serving either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_spills_or_fails_cleanly() {
+    let dir = temp_dir("memlimit");
+    let server = TestServer::start_in(&dir, &repo_root(), &["--memory-limit", "16MiB"]);
+    let client = server.connect().await;
+    let sorted = client
+        .query_one(
+            "SELECT count(*), min(v), max(v) FROM (SELECT value * 7 % 1000003 AS v FROM generate_series(1, 3000000) AS t(value) ORDER BY v) s",
+            &[],
+        )
+        .await;
+    match sorted {
+        Ok(row) => assert_eq!(row.get::<_, i64>(0), 3_000_000),
+        Err(e) => assert_eq!(sqlstate(&e), "53200", "{e:?}"),
+    }
+    let distinct = client
+        .query_one("SELECT count(DISTINCT value) FROM generate_series(1, 3000000) AS t(value)", &[])
+        .await;
+    match distinct {
+        Ok(row) => assert_eq!(row.get::<_, i64>(0), 3_000_000),
+        Err(e) => assert_eq!(sqlstate(&e), "53200", "{e:?}"),
+    }
+    assert_eq!(client.query_one("SELECT 1::BIGINT", &[]).await.unwrap().get::<_, i64>(0), 1);
+}

@@ -4,6 +4,7 @@
 mod common;
 mod decode;
 mod protocol;
+mod raw;
 mod restart;
 mod slt;
 mod tpch;

@@ -34,6 +34,21 @@ struct Args {
     /// Skip DuckDB even when installed.
     #[arg(long)]
     no_duckdb: bool,
+    /// Extra engine settings for both Ember and the in-process baseline, e.g.
+    /// `--set datafusion.execution.parquet.pushdown_filters=false` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+}
+
+/// `key=value` -> `SET key = 'value'`.
+fn set_statements(settings: &[String]) -> Result<Vec<String>, Error> {
+    settings
+        .iter()
+        .map(|s| {
+            let (k, v) = s.split_once('=').ok_or_else(|| format!("--set wants KEY=VALUE, got {s:?}"))?;
+            Ok(format!("SET {} = '{}'", k.trim(), v.trim().replace('\'', "''")))
+        })
+        .collect()
 }
 
 fn main() -> Result<(), Error> {
@@ -55,6 +70,10 @@ async fn run(args: Args) -> Result<(), Error> {
 
     // DataFusion in-process, configured exactly as Ember configures its sessions.
     let ctx = SessionContext::new_with_config(session_config(&EngineOptions::default()));
+    let sets = set_statements(&args.settings)?;
+    for sql in &sets {
+        ctx.sql(sql).await?.collect().await?;
+    }
     for sql in create_tables_sql(&data) {
         ctx.sql(&sql).await?.collect().await?;
     }
@@ -79,6 +98,9 @@ async fn run(args: Args) -> Result<(), Error> {
     let (client, connection) =
         tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=bench dbname=ember"), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
+    for sql in &sets {
+        client.batch_execute(sql).await?;
+    }
     for sql in create_tables_sql(&data) {
         client.batch_execute(&sql).await?;
     }
@@ -100,6 +122,9 @@ async fn run(args: Args) -> Result<(), Error> {
     let duckdb = if args.no_duckdb { None } else { duckdb_times(&data, &queries, args.iterations) };
 
     println!("TPC-H SF{} — 1 warm-up + best of {} ({} cores)", args.sf, args.iterations, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    for s in &args.settings {
+        println!("setting: {s}");
+    }
     println!("{:>5} {:>14} {:>14} {:>10} {:>12} {:>10}", "query", "ember pgwire s", "datafusion s", "ratio", "duckdb s", "vs duckdb");
     let mut totals = (0.0, 0.0, 0.0);
     for (i, &n) in queries.iter().enumerate() {

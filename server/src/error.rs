@@ -27,6 +27,8 @@ pub enum ServerError {
     InvalidText { type_name: &'static str, value: String },
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    #[error("canceling statement due to user request")]
+    Canceled,
     #[error("invalid configuration: {message}")]
     Config { message: String },
 }
@@ -52,7 +54,7 @@ impl ServerError {
             ServerError::InFailedTransaction => "25P02",
             ServerError::Unsupported { .. } => "0A000",
             ServerError::Protocol { .. } => "08P01",
-            ServerError::StatementTimeout => "57014",
+            ServerError::StatementTimeout | ServerError::Canceled => "57014",
             ServerError::InvalidText { .. } => "22P02",
             ServerError::Config { .. } => "F0000",
         }

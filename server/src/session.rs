@@ -83,12 +83,26 @@ pub struct Session {
     user: Mutex<String>,
     /// Result schemas of SQL-level `PREPARE`d statements, so `EXECUTE` can be described.
     prepared: Mutex<std::collections::HashMap<String, datafusion::common::DFSchemaRef>>,
+    /// Fired by a CancelRequest; a new token per statement.
+    statement_token: Mutex<tokio_util::sync::CancellationToken>,
 }
 
 impl Session {
     pub fn new(engine: Arc<Engine>, user: String) -> Self {
         let ctx = engine.new_context();
-        Self { engine, ctx, settings: Mutex::new(SessionSettings::default()), user: Mutex::new(user), prepared: Mutex::default() }
+        Self { engine, ctx, settings: Mutex::new(SessionSettings::default()), user: Mutex::new(user), prepared: Mutex::default(), statement_token: Mutex::default() }
+    }
+
+    /// A fresh cancellation token for the statement about to run.
+    pub fn begin_statement(&self) -> tokio_util::sync::CancellationToken {
+        let token = tokio_util::sync::CancellationToken::new();
+        *self.statement_token.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        token
+    }
+
+    /// Cancel the running statement (CancelRequest).
+    pub fn cancel_statement(&self) {
+        self.statement_token.lock().unwrap_or_else(|p| p.into_inner()).cancel();
     }
 
     pub fn user(&self) -> String {

@@ -57,14 +57,21 @@ pub struct TextOptions {
     pub extra_float_digits: i32,
 }
 
+/// When a statement must stop: its timeout deadline and its cancellation token.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub deadline: Option<Instant>,
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
 /// Encode a stream of batches as DataRows.
 pub fn data_rows(
     batches: impl Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static,
     fields: Arc<Vec<FieldInfo>>,
-    deadline: Option<Instant>,
+    limits: Limits,
     text: TextOptions,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
-    let batches = with_deadline(batches.boxed(), deadline);
+    let batches = with_limits(batches.boxed(), limits);
     batches
         .map(move |batch| {
             let batch = batch.and_then(|b| {
@@ -79,23 +86,31 @@ pub fn data_rows(
         .flatten()
 }
 
-/// Stop a result stream with 57014 once the statement timeout passes.
-fn with_deadline(
+/// Stop a result stream with 57014 once the statement timeout passes or the statement is
+/// cancelled; dropping the inner stream stops DataFusion's tasks.
+fn with_limits(
     batches: futures::stream::BoxStream<'static, datafusion::error::Result<RecordBatch>>,
-    deadline: Option<Instant>,
+    limits: Limits,
 ) -> impl Stream<Item = Result<RecordBatch, ServerError>> + Send + 'static {
-    stream::unfold(Some(batches), move |state| async move {
-        let mut batches = state?;
-        let next = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, batches.next()).await {
-                Ok(next) => next,
-                Err(_) => return Some((Err(ServerError::StatementTimeout), None)),
-            },
-            None => batches.next().await,
-        };
-        match next? {
-            Ok(batch) => Some((Ok(batch), Some(batches))),
-            Err(e) => Some((Err(ServerError::from(e)), None)),
+    stream::unfold(Some(batches), move |state| {
+        let limits = limits.clone();
+        async move {
+            let mut batches = state?;
+            let timeout = async {
+                match limits.deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let next = tokio::select! {
+                next = batches.next() => next,
+                _ = timeout => return Some((Err(ServerError::StatementTimeout), None)),
+                _ = limits.cancel.cancelled() => return Some((Err(ServerError::Canceled), None)),
+            };
+            match next? {
+                Ok(batch) => Some((Ok(batch), Some(batches))),
+                Err(e) => Some((Err(ServerError::from(e)), None)),
+            }
         }
     })
 }
@@ -106,7 +121,7 @@ pub async fn response(
     outcome: Outcome,
     format: &Format,
     buffer: bool,
-    deadline: Option<Instant>,
+    limits: Limits,
     text: TextOptions,
 ) -> Result<Response, ServerError> {
     Ok(match outcome {
@@ -114,9 +129,9 @@ pub async fn response(
             let fields = Arc::new(field_infos(&stream.schema(), format)?);
             let mut response = if buffer {
                 let batches = collect_batches(stream).await?;
-                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, None, text))
+                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, Limits { deadline: None, cancel: limits.cancel.clone() }, text))
             } else {
-                QueryResponse::new(fields.clone(), data_rows(stream, fields, deadline, text))
+                QueryResponse::new(fields.clone(), data_rows(stream, fields, limits, text))
             };
             response.set_command_tag(tag);
             Response::Query(response)

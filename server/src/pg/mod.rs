@@ -1,5 +1,6 @@
 //! The PostgreSQL wire-protocol front end (pgwire handlers over [`crate::session`]).
 
+mod cancel;
 mod encode;
 mod execute;
 mod query;
@@ -8,7 +9,6 @@ mod text;
 
 use std::sync::Arc;
 
-use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
@@ -27,7 +27,7 @@ pub use startup::Startup;
 struct ConnectionHandlers {
     query: Arc<QueryHandler>,
     startup: Arc<Startup>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<cancel::Canceller>,
 }
 
 impl PgWireServerHandlers for ConnectionHandlers {
@@ -51,6 +51,7 @@ impl PgWireServerHandlers for ConnectionHandlers {
 /// Serve pgwire on an already-bound listener until `shutdown` fires.
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
     let manager = Arc::new(ConnectionManager::new());
+    let registry = Arc::new(cancel::SessionRegistry::default());
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -69,8 +70,8 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: Cancell
         let session = Arc::new(Session::new(engine.clone(), String::new()));
         let handlers = ConnectionHandlers {
             query: Arc::new(QueryHandler::new(session.clone())),
-            startup: Arc::new(Startup::new(session, manager.clone())),
-            cancel: Arc::new(DefaultCancelHandler::new(manager.clone())),
+            startup: Arc::new(Startup::new(session, manager.clone(), registry.clone())),
+            cancel: Arc::new(cancel::Canceller::new(manager.clone(), registry.clone())),
         };
         tokio::spawn(async move {
             tracing::debug!(%peer, "connection opened");

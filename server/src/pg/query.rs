@@ -20,7 +20,7 @@ use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
 use tokio::time::Instant;
 
-use super::encode::{TextOptions, field_infos, response};
+use super::encode::{Limits, TextOptions, field_infos, response};
 use crate::error::ServerError;
 use crate::session::{Outcome, PlannedStatement, Session};
 
@@ -48,11 +48,13 @@ impl QueryHandler {
         Self { parser: Arc::new(Parser { session: session.clone() }), session }
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        match self.session.settings().statement_timeout_ms() {
+    /// Start a statement: its timeout deadline and a fresh cancellation token.
+    fn limits(&self) -> Limits {
+        let deadline = match self.session.settings().statement_timeout_ms() {
             0 => None,
             ms => Some(Instant::now() + std::time::Duration::from_millis(ms)),
-        }
+        };
+        Limits { deadline, cancel: self.session.begin_statement() }
     }
 
     fn text_options(&self) -> TextOptions {
@@ -64,10 +66,17 @@ impl QueryHandler {
     }
 
     /// Run a future under the statement timeout.
-    async fn timed<T>(&self, deadline: Option<Instant>, work: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
-        match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, work).await.map_err(|_| ServerError::StatementTimeout)?,
-            None => work.await,
+    async fn timed<T>(&self, limits: &Limits, work: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
+        let timeout = async {
+            match limits.deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = work => result,
+            _ = timeout => Err(ServerError::StatementTimeout),
+            _ = limits.cancel.cancelled() => Err(ServerError::Canceled),
         }
     }
 
@@ -118,10 +127,10 @@ impl SimpleQueryHandler for QueryHandler {
                 responses.push(error_response(ServerError::InFailedTransaction));
                 break;
             }
-            let deadline = self.deadline();
+            let limits = self.limits();
             let last = index + 1 == count;
             let result = self
-                .timed(deadline, async {
+                .timed(&limits, async {
                     let outcome = self.session.run(command, failed).await?;
                     Ok(outcome)
                 })
@@ -139,7 +148,7 @@ impl SimpleQueryHandler for QueryHandler {
                 Outcome::TransactionEnd { .. } => status.to_idle_state(),
                 _ => status,
             };
-            match self.timed(deadline, response(outcome, &Format::UnifiedText, !last, deadline, self.text_options())).await {
+            match self.timed(&limits, response(outcome, &Format::UnifiedText, !last, limits.clone(), self.text_options())).await {
                 Ok(r) => responses.push(r),
                 Err(e) => {
                     responses.push(error_response(e));
@@ -217,13 +226,13 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let failed = client.transaction_status() == TransactionStatus::Error;
-        let deadline = self.deadline();
+        let limits = self.limits();
         let outcome = match &portal.statement.statement {
             Prepared::Command(command) => {
                 if failed && !ends_failed_transaction(command) {
                     return Err(ServerError::InFailedTransaction.into());
                 }
-                self.timed(deadline, self.session.run(command.clone(), failed)).await?
+                self.timed(&limits, self.session.run(command.clone(), failed)).await?
             }
             Prepared::Plan(planned) => {
                 if failed {
@@ -243,11 +252,11 @@ impl ExtendedQueryHandler for QueryHandler {
                     .collect();
                 let params = arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
                 let bound = planned.bind(&params)?;
-                self.timed(deadline, self.session.execute(bound)).await?
+                self.timed(&limits, self.session.execute(bound)).await?
             }
         };
         Self::report(client, reported_change(&outcome)).await?;
-        Ok(self.timed(deadline, response(outcome, &portal.result_column_format, false, deadline, self.text_options())).await?)
+        Ok(self.timed(&limits, response(outcome, &portal.result_column_format, false, limits.clone(), self.text_options())).await?)
     }
 }
 

@@ -22,11 +22,12 @@ static PIDS: LazyLock<RandomPidSecretKeyGenerator> = LazyLock::new(RandomPidSecr
 pub struct Startup {
     session: Arc<Session>,
     manager: Arc<ConnectionManager>,
+    registry: Arc<super::cancel::SessionRegistry>,
 }
 
 impl Startup {
-    pub fn new(session: Arc<Session>, manager: Arc<ConnectionManager>) -> Self {
-        Self { session, manager }
+    pub fn new(session: Arc<Session>, manager: Arc<ConnectionManager>, registry: Arc<super::cancel::SessionRegistry>) -> Self {
+        Self { session, manager, registry }
     }
 }
 
@@ -67,6 +68,7 @@ impl StartupHandler for Startup {
         save_startup_parameters_to_metadata(client, &startup);
         let (pid, secret) = PIDS.generate(client);
         client.set_pid_and_secret_key(pid, secret.clone());
+        self.registry.register(pid, &secret, &self.session);
         let (handle, guard) = self.manager.register(pid, secret);
         client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert::<ConnectionGuard>(guard);

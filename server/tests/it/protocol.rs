@@ -287,3 +287,51 @@ async fn memory_limit_spills_or_fails_cleanly() {
     }
     assert_eq!(client.query_one("SELECT 1::BIGINT", &[]).await.unwrap().get::<_, i64>(0), 1);
 }
+
+/// A CancelRequest stops a running query (while it computes and while it streams) with
+/// 57014 within a second, and the connection is reusable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_request_stops_running_queries() {
+    let dir = temp_dir("cancel");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    for sql in [
+        // all work happens before the first row
+        "SELECT count(*) FROM generate_series(1, 20000000000) AS t(value)",
+        // a long stream of rows
+        "SELECT value FROM generate_series(1, 20000000000) AS t(value)",
+    ] {
+        let token = client.cancel_token();
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let sent = std::time::Instant::now();
+            token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+            sent
+        });
+        let params: [&(dyn ToSql + Sync); 0] = [];
+        let result = async {
+            let stream = client.query_raw(sql, params).await?;
+            pin_mut!(stream);
+            while let Some(row) = stream.next().await {
+                row?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        }
+        .await;
+        let ended = std::time::Instant::now();
+        let sent = canceller.await.unwrap();
+        let err = result.expect_err(sql);
+        assert_eq!(sqlstate(&err), "57014", "{sql}: {err:?}");
+        assert!(ended.duration_since(sent) < std::time::Duration::from_secs(1), "{sql}: took {:?}", ended.duration_since(sent));
+        assert_eq!(client.query_one("SELECT 7::BIGINT", &[]).await.unwrap().get::<_, i64>(0), 7);
+    }
+    // Simple protocol too.
+    let token = client.cancel_token();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let err = client.simple_query("SELECT count(*) FROM generate_series(1, 20000000000) AS t(value)").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "57014");
+    client.simple_query("SELECT 1").await.unwrap();
+}

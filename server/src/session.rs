@@ -171,8 +171,7 @@ impl Session {
     /// `SHOW name`: one row, one text column named after the setting.
     pub fn show(&self, name: &str) -> Result<Outcome> {
         let value = self.settings().get(name)?;
-        let column = crate::settings::find(name).map(|s| s.name.to_lowercase()).unwrap_or_else(|| name.to_string());
-        let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
+        let schema = Self::show_schema(name);
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![value]))],

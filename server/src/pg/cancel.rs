@@ -1,15 +1,15 @@
-//! CancelRequest → the session's cancellation token.
+//! CancelRequest → the session's cancellation token: the one cancellation chain.
 //!
-//! pgwire's own handler only interrupts a query while it is being planned; rows are
-//! produced (and most work done) later, while the result streams. So a cancel also fires
-//! the session's statement token, which the result stream watches (`encode::data_rows`):
-//! the stream stops, DataFusion's tasks are dropped, and the client gets 57014.
+//! pgwire's own `ConnectionManager` only interrupts a query while `do_query` runs; rows
+//! are produced (and most work done) later, while the result streams. So Ember fires the
+//! session's statement token instead, which both `do_query` (`QueryHandler::timed`) and
+//! the result stream (`encode::data_rows`) watch: work stops, DataFusion's tasks are
+//! dropped, and the client gets 57014.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
-use pgwire::api::ConnectionManager;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::startup::SecretKey;
@@ -42,15 +42,14 @@ impl SessionRegistry {
     }
 }
 
-/// Cancels both pgwire's in-flight query future and the session's statement token.
+/// Cancels the statement running in the session a CancelRequest names.
 pub struct Canceller {
-    manager: Arc<ConnectionManager>,
     registry: Arc<SessionRegistry>,
 }
 
 impl Canceller {
-    pub fn new(manager: Arc<ConnectionManager>, registry: Arc<SessionRegistry>) -> Self {
-        Self { manager, registry }
+    pub fn new(registry: Arc<SessionRegistry>) -> Self {
+        Self { registry }
     }
 }
 
@@ -61,6 +60,5 @@ impl CancelHandler for Canceller {
             tracing::info!(pid = request.pid, "cancel request");
             session.cancel_statement();
         }
-        self.manager.cancel(request.pid, &request.secret_key).await;
     }
 }

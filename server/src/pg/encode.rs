@@ -75,7 +75,7 @@ pub fn data_rows(
     batches
         .map(move |batch| {
             let batch = batch.and_then(|b| {
-                super::text::render_text_columns(b, &fields, &text.time_zone, text.extra_float_digits)
+                super::render::render_columns(b, &fields, &text.time_zone, text.extra_float_digits)
             });
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
                 Ok(batch) => arrow_pg::encode_recordbatch(fields.clone(), batch),

@@ -9,13 +9,12 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use futures::future::{Either, select};
 use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::portal::{Portal, PortalExecutionState};
 use pgwire::api::query::ExtendedQueryHandler;
 use pgwire::api::results::{Response, Tag};
 use pgwire::api::store::{Entry, PortalStore};
-use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, DEFAULT_NAME, PgWireConnectionState};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::Execute;
@@ -46,17 +45,8 @@ where
     let mut status = client.transaction_status();
     client.set_state(PgWireConnectionState::QueryInProgress);
 
-    let cancel = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
-        Some(handle) => Some(handle.start_query().await),
-        None => None,
-    };
-    let response = match cancel {
-        Some(cancel) => match select(Box::pin(handler.do_query(client, portal.as_ref(), 0)), cancel).await {
-            Either::Left((result, _)) => result?,
-            Either::Right(_) => return Err(PgWireError::QueryCanceled),
-        },
-        None => handler.do_query(client, portal.as_ref(), 0).await?,
-    };
+    // Cancellation and statement_timeout are watched inside do_query and the row stream.
+    let response = handler.do_query(client, portal.as_ref(), 0).await?;
     *portal.state().lock().await = PortalExecutionState::Finished;
 
     match response {

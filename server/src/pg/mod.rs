@@ -4,15 +4,15 @@ mod cancel;
 mod encode;
 mod execute;
 mod query;
+mod render;
 mod startup;
-mod text;
 
 use std::sync::Arc;
 
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
-use pgwire::api::{ConnectionManager, PgWireServerHandlers};
+use pgwire::api::PgWireServerHandlers;
 use pgwire::tokio::process_socket;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,7 +50,6 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
 /// Serve pgwire on an already-bound listener until `shutdown` fires.
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
-    let manager = Arc::new(ConnectionManager::new());
     let registry = Arc::new(cancel::SessionRegistry::default());
     loop {
         let accepted = tokio::select! {
@@ -70,8 +69,8 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: Cancell
         let session = Arc::new(Session::new(engine.clone(), String::new()));
         let handlers = ConnectionHandlers {
             query: Arc::new(QueryHandler::new(session.clone())),
-            startup: Arc::new(Startup::new(session, manager.clone(), registry.clone())),
-            cancel: Arc::new(cancel::Canceller::new(manager.clone(), registry.clone())),
+            startup: Arc::new(Startup::new(session, registry.clone())),
+            cancel: Arc::new(cancel::Canceller::new(registry.clone())),
         };
         tokio::spawn(async move {
             tracing::debug!(%peer, "connection opened");

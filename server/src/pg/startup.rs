@@ -10,7 +10,7 @@ use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
-use pgwire::api::{ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
+use pgwire::api::{ClientInfo, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
@@ -21,13 +21,12 @@ static PIDS: LazyLock<RandomPidSecretKeyGenerator> = LazyLock::new(RandomPidSecr
 
 pub struct Startup {
     session: Arc<Session>,
-    manager: Arc<ConnectionManager>,
     registry: Arc<super::cancel::SessionRegistry>,
 }
 
 impl Startup {
-    pub fn new(session: Arc<Session>, manager: Arc<ConnectionManager>, registry: Arc<super::cancel::SessionRegistry>) -> Self {
-        Self { session, manager, registry }
+    pub fn new(session: Arc<Session>, registry: Arc<super::cancel::SessionRegistry>) -> Self {
+        Self { session, registry }
     }
 }
 
@@ -67,11 +66,8 @@ impl StartupHandler for Startup {
         protocol_negotiation(client, &startup).await?;
         save_startup_parameters_to_metadata(client, &startup);
         let (pid, secret) = PIDS.generate(client);
-        client.set_pid_and_secret_key(pid, secret.clone());
         self.registry.register(pid, &secret, &self.session);
-        let (handle, guard) = self.manager.register(pid, secret);
-        client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
-        client.session_extensions().insert::<ConnectionGuard>(guard);
+        client.set_pid_and_secret_key(pid, secret);
 
         let user = client.metadata().get("user").cloned().unwrap_or_else(|| "ember".to_string());
         self.session.set_user(&user);

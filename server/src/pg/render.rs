@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{
-    DataType, Decimal128Type, Field, Float32Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
+    DataType, Decimal128Type, DecimalType, Field, Float32Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
     IntervalYearMonthType, Float64Type, Schema, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
     Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
@@ -39,7 +39,7 @@ fn handled_binary(data_type: &DataType) -> bool {
 }
 
 /// Replace text-format columns Ember renders itself by their PostgreSQL text.
-pub fn render_text_columns(batch: RecordBatch, fields: &[FieldInfo], session_tz: &str, extra_float_digits: i32) -> Result<RecordBatch, ServerError> {
+pub fn render_columns(batch: RecordBatch, fields: &[FieldInfo], session_tz: &str, extra_float_digits: i32) -> Result<RecordBatch, ServerError> {
     let schema = batch.schema();
     let ours = |f: &Field, info: &FieldInfo| {
         is_tagged(info)
@@ -126,9 +126,9 @@ fn render(column: &ArrayRef, tz: Option<&Tz>, extra_float_digits: i32) -> datafu
             each!(column.as_primitive::<IntervalDayTimeType>(), |v| interval_text(0, v.days, v.milliseconds as i64 * 1_000_000))
         }
         DataType::Interval(IntervalUnit::YearMonth) => each!(column.as_primitive::<IntervalYearMonthType>(), |v| interval_text(v, 0, 0)),
-        DataType::Decimal128(_, scale) => {
-            let scale = *scale;
-            each!(column.as_primitive::<Decimal128Type>(), |v| numeric_text(v, scale))
+        DataType::Decimal128(precision, scale) => {
+            let (precision, scale) = (*precision, *scale);
+            each!(column.as_primitive::<Decimal128Type>(), |v| numeric_text(v, precision, scale))
         }
         _ => {
             for _ in 0..column.len() {
@@ -278,18 +278,10 @@ pub fn interval_text(months: i32, days: i32, nanos: i64) -> String {
     parts.join(" ")
 }
 
-/// numeric_out: all digits, exactly `scale` of them after the point.
-pub fn numeric_text(value: i128, scale: i8) -> String {
-    let negative = value < 0;
-    let digits = value.unsigned_abs().to_string();
-    let sign = if negative { "-" } else { "" };
-    if scale <= 0 {
-        return format!("{sign}{digits}{}", "0".repeat((-scale) as usize));
-    }
-    let scale = scale as usize;
-    let padded = if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale + 1 - digits.len())) } else { digits };
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{sign}{int}.{frac}")
+/// numeric_out: all digits, exactly `scale` of them after the point (Arrow's own
+/// decimal formatting, which is PostgreSQL's for these values).
+pub fn numeric_text(value: i128, precision: u8, scale: i8) -> String {
+    Decimal128Type::format_decimal(value, precision, scale)
 }
 
 /// numeric_send: ndigits, weight, sign, dscale, then base-10000 digits (int16 each).
@@ -477,11 +469,11 @@ mod tests {
 
     #[test]
     fn numerics_like_postgres() {
-        assert_eq!(numeric_text(12345678, 3), "12345.678");
-        assert_eq!(numeric_text(-5, 2), "-0.05");
-        assert_eq!(numeric_text(0, 2), "0.00");
-        assert_eq!(numeric_text(12, 0), "12");
-        assert_eq!(numeric_text(12345678901234567890123456789012, 2), "123456789012345678901234567890.12");
+        assert_eq!(numeric_text(12345678, 10, 3), "12345.678");
+        assert_eq!(numeric_text(-5, 5, 2), "-0.05");
+        assert_eq!(numeric_text(0, 5, 2), "0.00");
+        assert_eq!(numeric_text(12, 5, 0), "12");
+        assert_eq!(numeric_text(12345678901234567890123456789012, 38, 2), "123456789012345678901234567890.12");
         // 12345.678: digits [1, 2345, 6780], weight 1, dscale 3
         let expect = |words: &[i16]| words.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
         assert_eq!(numeric_binary(12345678, 3), expect(&[3, 1, 0, 3, 1, 2345, 6780]));

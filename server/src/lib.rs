@@ -60,9 +60,9 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         }
         let engine = Engine::open(&args.data_dir, options).await?;
         let local = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?;
-        tracing::info!(data_dir = %args.data_dir.display(), "pgwire listening on {local}");
         let shutdown = CancellationToken::new();
-        tokio::spawn(shutdown_on_signal(shutdown.clone()));
+        shutdown_on_signal(shutdown.clone())?;
+        tracing::info!(data_dir = %args.data_dir.display(), "pgwire listening on {local}");
         serve(listener, engine, shutdown).await;
         tracing::info!("shut down");
         Ok(())
@@ -74,28 +74,30 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: Cancell
     pg::serve(listener, engine, shutdown).await
 }
 
-async fn shutdown_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Install the Ctrl-C / SIGTERM handlers now (before the server announces readiness, so
+/// an early SIGTERM is never the default, abrupt one) and cancel `shutdown` on either.
+fn shutdown_on_signal(shutdown: CancellationToken) -> Result<()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                let _ = ctrl_c.await;
-                shutdown.cancel();
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| ServerError::io("cannot listen for SIGTERM", e))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| ServerError::io("cannot listen for SIGINT", e))?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
+            tracing::info!("shutdown requested");
+            shutdown.cancel();
+        });
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+        shutdown.cancel();
+    });
+    Ok(())
 }
 
 fn init_tracing(filter: &str) {

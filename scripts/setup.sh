@@ -15,3 +15,18 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust from rustup first" >&2; exit 1; }
+
+# One Python virtualenv outside the clone (reused across runs) for the UDF workers, the
+# UDF benchmark and the client tests. Only reinstalls when requirements.txt changes.
+venv="${EMBER_VENV:-/work/.venv-ember}"
+req="$(dirname "$0")/requirements.txt"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating Python virtualenv $venv"
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.ember-requirements"
+if ! cmp -s "$req" "$stamp"; then
+  echo "setup: installing Python packages from $req"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+fi

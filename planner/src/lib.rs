@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod error;
+pub mod function;
 pub mod params;
 pub mod rewrite;
 pub mod statement;

@@ -12,6 +12,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
 use crate::Result;
+use crate::function::{DropFunctionSpec, FunctionSpec, lift_options, python_function, single_name};
 
 /// One parsed statement, sorted by who answers it.
 #[derive(Debug, Clone)]
@@ -33,6 +34,10 @@ pub enum Command {
     /// Statements accepted for compatibility that change nothing here
     /// (`SET TRANSACTION ...`, `SET NAMES`, `DISCARD ALL`); carries the command tag.
     Noop { tag: &'static str },
+    /// `CREATE FUNCTION ... LANGUAGE python`.
+    CreateFunction(Box<FunctionSpec>),
+    /// `DROP FUNCTION name, ...`.
+    DropFunction(DropFunctionSpec),
     /// Everything DataFusion plans and executes.
     Plan(Box<DfStatement>),
 }
@@ -42,11 +47,29 @@ pub fn parse(sql: &str) -> Result<Vec<Command>> {
     if is_abort(sql) {
         return Ok(vec![Command::Rollback]);
     }
+    let (sql, options) = lift_options(sql)?;
+    let mut options = options.into_iter();
     let dialect = PostgreSqlDialect {};
-    let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
+    let mut parser = DFParserBuilder::new(sql.as_str()).with_dialect(&dialect).build()?;
     let statements = parser.parse_statements()?;
-    Ok(statements.into_iter().map(classify).collect())
+    statements
+        .into_iter()
+        .map(|statement| match statement {
+            DfStatement::Statement(inner) => match *inner {
+                SqlStatement::CreateFunction(create) => {
+                    let options = options.next().unwrap_or_default();
+                    match python_function(&create, &options)? {
+                        Some(spec) => Ok(Command::CreateFunction(Box::new(spec))),
+                        None => Ok(Command::Plan(Box::new(DfStatement::Statement(Box::new(SqlStatement::CreateFunction(create)))))),
+                    }
+                }
+                other => Ok(classify(DfStatement::Statement(Box::new(other)))),
+            },
+            other => Ok(classify(other)),
+        })
+        .collect()
 }
+
 
 /// `ABORT [WORK | TRANSACTION]` is PostgreSQL's ROLLBACK; sqlparser does not know it.
 fn is_abort(sql: &str) -> bool {
@@ -78,6 +101,12 @@ fn classify_sql(statement: SqlStatement) -> Command {
         SqlStatement::Savepoint { .. } => Command::Savepoint { tag: "SAVEPOINT" },
         SqlStatement::ReleaseSavepoint { .. } => Command::Savepoint { tag: "RELEASE" },
         SqlStatement::Discard { .. } => Command::Noop { tag: "DISCARD ALL" },
+        SqlStatement::DropFunction(drop) => {
+            match drop.func_desc.iter().map(|d| single_name(&d.name)).collect::<Result<Vec<_>>>() {
+                Ok(names) => Command::DropFunction(DropFunctionSpec { names, if_exists: drop.if_exists }),
+                Err(_) => Command::Plan(Box::new(DfStatement::Statement(Box::new(SqlStatement::DropFunction(drop))))),
+            }
+        }
         SqlStatement::Set(Set::SingleAssignment { variable, values, .. })
             if !is_engine_key(&variable) =>
         {

@@ -17,6 +17,7 @@ pub enum ObjectKind {
     Schema,
     Table,
     View,
+    Function,
 }
 
 impl ObjectKind {
@@ -25,6 +26,7 @@ impl ObjectKind {
             ObjectKind::Schema => "schema",
             ObjectKind::Table => "table",
             ObjectKind::View => "view",
+            ObjectKind::Function => "function",
         }
     }
 
@@ -33,6 +35,7 @@ impl ObjectKind {
             "schema" => Some(ObjectKind::Schema),
             "table" => Some(ObjectKind::Table),
             "view" => Some(ObjectKind::View),
+            "function" => Some(ObjectKind::Function),
             _ => None,
         }
     }

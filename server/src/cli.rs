@@ -41,6 +41,33 @@ pub struct ServeArgs {
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive list).
     #[arg(long, env = "EMBER_LOG", default_value = "info")]
     pub log_level: String,
+    #[command(flatten)]
+    pub udf: UdfArgs,
+}
+
+/// Python functions (`CREATE FUNCTION ... LANGUAGE python`).
+#[derive(Debug, Clone, Args)]
+pub struct UdfArgs {
+    /// Python interpreter of the UDF workers; it must import pyarrow and numpy
+    /// (and cloudpickle for pickled functions).
+    #[arg(long, env = "EMBER_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
+    /// Python worker processes per node (default: all cores).
+    #[arg(long, env = "EMBER_UDF_WORKERS", default_value_t = 0)]
+    pub udf_workers: usize,
+    /// Longest one call of a Python function (one batch of rows) may run, in seconds;
+    /// past it the worker is killed and the query fails.
+    #[arg(long, env = "EMBER_UDF_TIMEOUT", default_value_t = 60.0)]
+    pub udf_timeout: f64,
+    /// Address-space limit of each Python worker, e.g. `4GiB` (0: none).
+    #[arg(long, env = "EMBER_UDF_MEMORY_LIMIT", default_value = "4GiB", value_parser = parse_bytes)]
+    pub udf_memory_limit: usize,
+    /// Refuse to create or run Python functions at all.
+    #[arg(long, env = "EMBER_NO_PYTHON_UDFS")]
+    pub no_python_udfs: bool,
+    /// Comma-separated users allowed to create and drop functions (default: every user).
+    #[arg(long, env = "EMBER_UDF_CREATORS", value_delimiter = ',')]
+    pub udf_creators: Option<Vec<String>>,
 }
 
 impl ServeArgs {

@@ -13,6 +13,7 @@ use ember_planner::statement::{Command, parse};
 
 use crate::catalog::CatalogStore;
 use crate::error::{Result, ServerError};
+use crate::functions::Functions;
 use crate::session::Session;
 
 /// Process-wide state: one per server.
@@ -22,6 +23,7 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     catalogs: Arc<dyn CatalogProviderList>,
     store: Arc<CatalogStore>,
+    functions: Arc<Functions>,
     /// Relative `LOCATION`s are resolved against this directory (the server's working
     /// directory at start), so a restart from elsewhere still finds the files.
     base_dir: PathBuf,
@@ -29,7 +31,7 @@ pub struct Engine {
 
 impl Engine {
     /// Open the data directory and bring back every remembered table and view.
-    pub async fn open(data_dir: &Path, options: EngineOptions) -> Result<Arc<Self>> {
+    pub async fn open(data_dir: &Path, options: EngineOptions, functions: Functions) -> Result<Arc<Self>> {
         let store = Arc::new(CatalogStore::open(data_dir)?);
         let runtime = runtime_env(&options)?;
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
@@ -37,7 +39,8 @@ impl Engine {
         catalog.register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
         catalogs.register_catalog(DEFAULT_CATALOG.to_string(), Arc::new(catalog));
         let base_dir = std::env::current_dir().map_err(|e| ServerError::io("cannot read working directory", e))?;
-        let engine = Arc::new(Self { options, runtime, catalogs, store, base_dir });
+        let functions = Arc::new(functions);
+        let engine = Arc::new(Self { options, runtime, catalogs, store, functions, base_dir });
         engine.restore().await?;
         Ok(engine)
     }
@@ -48,6 +51,11 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<CatalogStore> {
         &self.store
+    }
+
+    /// Python functions: the worker pool and the persistent functions.
+    pub fn functions(&self) -> &Arc<Functions> {
+        &self.functions
     }
 
     pub fn base_dir(&self) -> &Path {
@@ -79,8 +87,14 @@ impl Engine {
         for object in &objects {
             let result = async {
                 for command in parse(&object.ddl)? {
-                    if let Command::Plan(statement) = command {
-                        session.restore_statement(*statement).await?;
+                    match command {
+                        Command::Plan(statement) => session.restore_statement(*statement).await?,
+                        // Workers start on first use, not at startup.
+                        Command::CreateFunction(spec) => {
+                            let (_, registered) = self.functions.build(&spec)?;
+                            self.functions.insert(*spec, registered);
+                        }
+                        _ => {}
                     }
                 }
                 Ok::<_, ServerError>(())

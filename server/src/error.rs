@@ -31,6 +31,14 @@ pub enum ServerError {
     Canceled,
     #[error("invalid configuration: {message}")]
     Config { message: String },
+    #[error(transparent)]
+    Udf(#[from] ember_udf_host::UdfError),
+    #[error("permission denied: {message}")]
+    InsufficientPrivilege { message: String },
+    #[error("function {name} already exists")]
+    DuplicateFunction { name: String },
+    #[error("function {name}() does not exist")]
+    UndefinedFunction { name: String },
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -41,7 +49,19 @@ impl ServerError {
     }
 
     /// The SQLSTATE a PostgreSQL client sees for this error.
+    /// The Python UDF error this error carries, if any (directly or inside DataFusion's).
+    pub fn udf_error(&self) -> Option<&ember_udf_host::UdfError> {
+        match self {
+            ServerError::Udf(e) => Some(e),
+            ServerError::Planner(PlannerError::DataFusion(e)) | ServerError::DataFusion(e) => ember_udf_host::UdfError::find(e),
+            _ => None,
+        }
+    }
+
     pub fn sqlstate(&self) -> &'static str {
+        if let Some(udf) = self.udf_error() {
+            return udf.sqlstate();
+        }
         match self {
             ServerError::Planner(PlannerError::DataFusion(e)) | ServerError::DataFusion(e) => {
                 datafusion_sqlstate(e)
@@ -57,12 +77,19 @@ impl ServerError {
             ServerError::StatementTimeout | ServerError::Canceled => "57014",
             ServerError::InvalidText { .. } => "22P02",
             ServerError::Config { .. } => "F0000",
+            ServerError::Udf(e) => e.sqlstate(),
+            ServerError::InsufficientPrivilege { .. } => "42501",
+            ServerError::DuplicateFunction { .. } => "42723",
+            ServerError::UndefinedFunction { .. } => "42883",
         }
     }
 
     /// The message a client sees: DataFusion's wrapping prefixes ("Error during planning:")
     /// are removed so messages read like PostgreSQL's.
     pub fn message(&self) -> String {
+        if let Some(udf) = self.udf_error() {
+            return udf.to_string();
+        }
         match self {
             ServerError::Planner(PlannerError::DataFusion(e)) | ServerError::DataFusion(e) => {
                 datafusion_message(e)
@@ -76,7 +103,10 @@ impl ServerError {
     }
 
     pub fn error_info(&self) -> ErrorInfo {
-        ErrorInfo::new("ERROR".to_string(), self.sqlstate().to_string(), self.message())
+        let mut info = ErrorInfo::new("ERROR".to_string(), self.sqlstate().to_string(), self.message());
+        // A Python traceback (or a dead worker's last output) goes in the detail field.
+        info.detail = self.udf_error().and_then(|e| e.detail()).map(str::to_string);
+        info
     }
 }
 

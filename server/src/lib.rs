@@ -8,8 +8,10 @@ pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod pg;
 pub mod session;
+mod session_functions;
 pub mod settings;
 
 use std::sync::Arc;
@@ -58,7 +60,8 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         if let Some(tmp) = &options.spill_dir {
             std::fs::create_dir_all(tmp).map_err(|e| ServerError::io(format!("cannot create {}", tmp.display()), e))?;
         }
-        let engine = Engine::open(&args.data_dir, options).await?;
+        let functions = functions_from_args(&args.udf)?;
+        let engine = Engine::open(&args.data_dir, options, functions).await?;
         let local = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?;
         let shutdown = CancellationToken::new();
         shutdown_on_signal(shutdown.clone())?;
@@ -67,6 +70,23 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         tracing::info!("shut down");
         Ok(())
     })
+}
+
+/// The node's Python functions as configured on the command line.
+fn functions_from_args(args: &cli::UdfArgs) -> Result<functions::Functions> {
+    if !args.udf_timeout.is_finite() || args.udf_timeout <= 0.0 {
+        return Err(ServerError::Config { message: format!("--udf-timeout must be a positive number of seconds, not {}", args.udf_timeout) });
+    }
+    let size = if args.udf_workers > 0 { args.udf_workers } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    let pool = ember_udf_host::PoolConfig {
+        python: args.python.clone(),
+        size,
+        call_timeout: std::time::Duration::from_secs_f64(args.udf_timeout),
+        memory_limit: args.udf_memory_limit as u64,
+        socket_dir: std::env::temp_dir().join(format!("ember-udf-{}", std::process::id())),
+    };
+    let policy = functions::UdfPolicy { disabled: args.no_python_udfs, creators: args.udf_creators.clone() };
+    Ok(functions::Functions::new(pool, policy))
 }
 
 /// Serve pgwire on `listener` until `shutdown` is cancelled.

@@ -19,6 +19,7 @@ use futures::StreamExt;
 use crate::catalog::{ObjectKind, StoredObject};
 use crate::engine::Engine;
 use crate::error::{Result, ServerError};
+use crate::functions::Registered;
 use crate::settings::{PgSetting, SessionSettings};
 
 /// A statement planned once (at Parse time for the extended protocol), executable many times.
@@ -85,12 +86,27 @@ pub struct Session {
     prepared: Mutex<std::collections::HashMap<String, datafusion::common::DFSchemaRef>>,
     /// Fired by a CancelRequest; a new token per statement.
     statement_token: Mutex<tokio_util::sync::CancellationToken>,
+    /// Python functions in this session's context: the persistent ones as of
+    /// `functions_generation`, and the session's temporary ones (which shadow them).
+    functions_generation: std::sync::atomic::AtomicU64,
+    persistent_functions: Mutex<Vec<(String, Registered)>>,
+    temporary_functions: Mutex<std::collections::HashMap<String, Registered>>,
 }
 
 impl Session {
     pub fn new(engine: Arc<Engine>, user: String) -> Self {
         let ctx = engine.new_context();
-        Self { engine, ctx, settings: Mutex::new(SessionSettings::default()), user: Mutex::new(user), prepared: Mutex::default(), statement_token: Mutex::default() }
+        Self {
+            engine,
+            ctx,
+            settings: Mutex::new(SessionSettings::default()),
+            user: Mutex::new(user),
+            prepared: Mutex::default(),
+            statement_token: Mutex::default(),
+            functions_generation: std::sync::atomic::AtomicU64::new(0),
+            persistent_functions: Mutex::default(),
+            temporary_functions: Mutex::default(),
+        }
     }
 
     /// A fresh cancellation token for the statement about to run.
@@ -103,6 +119,22 @@ impl Session {
     /// Cancel the running statement (CancelRequest).
     pub fn cancel_statement(&self) {
         self.statement_token.lock().unwrap_or_else(|p| p.into_inner()).cancel();
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub(crate) fn functions_generation(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.functions_generation
+    }
+
+    pub(crate) fn persistent_functions_lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Registered)>> {
+        self.persistent_functions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn temporary_functions_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Registered>> {
+        self.temporary_functions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn user(&self) -> String {
@@ -145,6 +177,8 @@ impl Session {
                 Ok(Outcome::SettingChanged { setting, value, tag: "RESET" })
             }
             Command::Show { name } => self.show(&name),
+            Command::CreateFunction(spec) => self.create_function(*spec).await,
+            Command::DropFunction(spec) => self.drop_function(spec).await,
             Command::Plan(statement) => {
                 let planned = self.plan(*statement).await?;
                 self.execute(planned).await
@@ -191,6 +225,7 @@ impl Session {
     /// relative `LOCATION`s become absolute; in-memory `CREATE TABLE` is refused (it
     /// would not survive a restart).
     pub async fn plan(&self, mut statement: DfStatement) -> Result<PlannedStatement> {
+        self.sync_functions();
         if let DfStatement::CreateExternalTable(create) = &mut statement {
             for location in &mut create.locations {
                 *location = absolute_location(self.engine.base_dir(), location);

@@ -23,6 +23,16 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A running `ember serve` on a free port; killed on drop.
+/// The Python the UDF workers run: `EMBER_PYTHON`, else the virtualenv `scripts/setup.sh`
+/// makes (`EMBER_VENV`, default /work/.venv-ember), which has pyarrow and numpy.
+pub fn test_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("EMBER_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = std::env::var_os("EMBER_VENV").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/work/.venv-ember"));
+    venv.join("bin/python")
+}
+
 pub struct TestServer {
     child: Child,
     pub addr: SocketAddr,
@@ -37,6 +47,7 @@ impl TestServer {
             .arg(data_dir)
             .args(extra)
             .env("EMBER_LOG", "info")
+            .env("EMBER_PYTHON", test_python())
             .current_dir(cwd)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -8,3 +8,4 @@ mod raw;
 mod restart;
 mod slt;
 mod tpch;
+mod udf;

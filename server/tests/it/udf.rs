@@ -46,7 +46,7 @@ async fn every_kind_of_python_function() {
         100
     );
     // STRICT: NULL in, NULL out, without a call.
-    let row = client.query_one("SELECT plus(NULL::bigint), plus($1)", &[&Some(20i64)]).await.unwrap();
+    let row = client.query_one("SELECT plus(NULL::bigint), plus($1::bigint)", &[&Some(20i64)]).await.unwrap();
     assert_eq!((row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)), (None, Some(41)));
     // Not strict: the function sees None.
     client

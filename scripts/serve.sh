@@ -8,4 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release -p ember-server -p ember-bench-tpch
+# Python functions run in this virtualenv's Python (setup.sh installs pyarrow there).
+export EMBER_PYTHON="${EMBER_PYTHON:-${EMBER_VENV:-/work/.venv-ember}/bin/python}"
 exec "$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/ember" serve "$@"

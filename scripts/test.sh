@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# The Python of the UDF workers and of the Python tests (made by setup.sh).
+export EMBER_VENV="${EMBER_VENV:-/work/.venv-ember}"
+export EMBER_PYTHON="${EMBER_PYTHON:-$EMBER_VENV/bin/python}"
 
 # One build of every target with one feature set (building a single package with -p
 # would resolve features differently and rebuild DataFusion).
@@ -23,3 +26,6 @@ bash scripts/psql_smoke.sh "$target/debug/ember"
 
 echo "== benchmark smoke (TPC-H SF0.01, 1 iteration, debug build)"
 "$target/debug/ember-bench-tpch" --sf 0.01 --iterations 1 --no-duckdb --ember "$target/debug/ember"
+
+echo "== benchmark smoke (Python UDFs, 200k rows, Ember only, debug build)"
+"$EMBER_PYTHON" bench/udf/bench_udf.py --ember "$target/debug/ember" --rows 200000 --runs 1 --no-baselines

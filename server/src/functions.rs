@@ -172,7 +172,12 @@ impl UdfExecutor for Disabled {
         Err(UdfError::Disabled)
     }
 
-    fn call(&self, _: &PythonFunction, _: &datafusion::arrow::array::RecordBatch) -> ember_udf_host::Result<datafusion::arrow::array::RecordBatch> {
+    fn call(
+        &self,
+        _: &PythonFunction,
+        _: &datafusion::arrow::array::RecordBatch,
+        _: Option<&ember_udf_host::Interrupt>,
+    ) -> ember_udf_host::Result<datafusion::arrow::array::RecordBatch> {
         Err(UdfError::Disabled)
     }
 }

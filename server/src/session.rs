@@ -86,6 +86,10 @@ pub struct Session {
     prepared: Mutex<std::collections::HashMap<String, datafusion::common::DFSchemaRef>>,
     /// Fired by a CancelRequest; a new token per statement.
     statement_token: Mutex<tokio_util::sync::CancellationToken>,
+    /// Stops the running statement's Python calls (fired with the token). A new one per
+    /// statement, placed in the session configuration its physical plan captures, so a
+    /// late cancel never reaches the next statement.
+    interrupt: Mutex<ember_udf_host::Interrupt>,
     /// Python functions in this session's context: the persistent ones as of
     /// `functions_generation`, and the session's temporary ones (which shadow them).
     functions_generation: std::sync::atomic::AtomicU64,
@@ -97,6 +101,7 @@ impl Session {
     pub fn new(engine: Arc<Engine>, user: String) -> Self {
         let ctx = engine.new_context();
         Self {
+            interrupt: Mutex::default(),
             engine,
             ctx,
             settings: Mutex::new(SessionSettings::default()),
@@ -110,14 +115,19 @@ impl Session {
     }
 
     /// A fresh cancellation token for the statement about to run.
-    pub fn begin_statement(&self) -> tokio_util::sync::CancellationToken {
+    /// `deadline` is the statement_timeout's, which also stops Python calls in progress.
+    pub fn begin_statement(&self, deadline: Option<tokio::time::Instant>) -> tokio_util::sync::CancellationToken {
         let token = tokio_util::sync::CancellationToken::new();
         *self.statement_token.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        let interrupt = ember_udf_host::Interrupt::new(deadline.map(|d| d.into_std()));
+        self.ctx.state_ref().write().config_mut().options_mut().extensions.insert(interrupt.clone());
+        *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) = interrupt;
         token
     }
 
     /// Cancel the running statement (CancelRequest).
     pub fn cancel_statement(&self) {
+        self.interrupt.lock().unwrap_or_else(|p| p.into_inner()).interrupt();
         self.statement_token.lock().unwrap_or_else(|p| p.into_inner()).cancel();
     }
 

@@ -147,7 +147,7 @@ impl Accumulator for BufferingAccumulator {
             arrays,
             &RecordBatchOptions::new().with_row_count(Some(rows)),
         )?;
-        let result = self.executor.call(&self.function, &batch)?;
+        let result = self.executor.call(&self.function, &batch, None)?;
         match result.columns().first() {
             Some(column) if column.len() == 1 => Ok(ScalarValue::try_from_array(column, 0)?),
             _ => exec_err!("Python aggregate {} must return exactly one value", self.function.name),

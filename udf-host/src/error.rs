@@ -22,6 +22,10 @@ pub enum UdfError {
     /// The function exceeded the worker's memory limit.
     #[error("Python function {function} exceeded the worker memory limit of {limit_mib} MiB: {message}")]
     MemoryLimit { function: String, limit_mib: u64, message: String, traceback: String },
+    /// The statement was cancelled (CancelRequest or statement_timeout) during the call;
+    /// the worker was killed.
+    #[error("canceling statement: Python function {function} was interrupted")]
+    Canceled { function: String },
     /// A worker process could not be started.
     #[error("cannot start a Python UDF worker: {message}")]
     Spawn { message: String },
@@ -61,7 +65,7 @@ impl UdfError {
             // external_routine_invocation_exception
             UdfError::WorkerDied { .. } => "39000",
             // query_canceled, as for statement_timeout
-            UdfError::Timeout { .. } => "57014",
+            UdfError::Timeout { .. } | UdfError::Canceled { .. } => "57014",
             // out_of_memory
             UdfError::MemoryLimit { .. } => "53200",
             // system_error

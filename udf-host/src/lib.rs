@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod error;
 pub mod function;
+pub mod interrupt;
 pub mod pool;
 pub mod scalar;
 pub mod table;
@@ -17,5 +18,6 @@ pub mod types;
 mod worker;
 
 pub use error::{Result, UdfError};
+pub use interrupt::Interrupt;
 pub use function::{FunctionBody, FunctionKind, PythonFunction, VectorInput};
 pub use pool::{PoolConfig, UdfExecutor, WorkerPool};

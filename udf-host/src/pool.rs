@@ -14,6 +14,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::error::{Result, UdfError};
 use crate::function::PythonFunction;
+use crate::interrupt::Interrupt;
 use crate::worker::Worker;
 
 /// The worker program, shipped inside the server binary.
@@ -24,7 +25,8 @@ pub trait UdfExecutor: std::fmt::Debug + Send + Sync {
     /// Load the function in a worker to report a bad definition at `CREATE FUNCTION`.
     fn check(&self, function: &PythonFunction) -> Result<()>;
     /// Call the function over one batch of arguments (columns in argument order).
-    fn call(&self, function: &PythonFunction, args: &RecordBatch) -> Result<RecordBatch>;
+    /// A set `interrupt` stops the call early (the worker is killed).
+    fn call(&self, function: &PythonFunction, args: &RecordBatch, interrupt: Option<&Interrupt>) -> Result<RecordBatch>;
 }
 
 /// How the pool runs its workers.
@@ -167,9 +169,9 @@ impl UdfExecutor for WorkerPool {
         self.with_worker(|worker| worker.ensure_defined(function, timeout))
     }
 
-    fn call(&self, function: &PythonFunction, args: &RecordBatch) -> Result<RecordBatch> {
+    fn call(&self, function: &PythonFunction, args: &RecordBatch, interrupt: Option<&Interrupt>) -> Result<RecordBatch> {
         let (timeout, memory_limit) = (self.config.call_timeout, self.config.memory_limit);
-        block_in_place(|| self.with_worker(|worker| worker.call(function, args, timeout, memory_limit)))
+        block_in_place(|| self.with_worker(|worker| worker.call(function, args, timeout, memory_limit, interrupt)))
     }
 }
 

@@ -45,7 +45,8 @@ impl TableFunctionImpl for PythonTableFunction {
             arrays,
             &RecordBatchOptions::new().with_row_count(Some(1)),
         )?;
-        let rows = self.executor.call(function, &batch)?;
+        let interrupt = crate::interrupt::Interrupt::from_config(args.session().config_options());
+        let rows = self.executor.call(function, &batch, interrupt)?;
         let schema = function.return_schema();
         let rows = RecordBatch::try_new(schema.clone(), rows.columns().to_vec())?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![rows]])?))

@@ -18,6 +18,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::error::{Result, UdfError};
 use crate::function::PythonFunction;
+use crate::interrupt::{Interrupt, POLL};
 use crate::pool::PoolConfig;
 
 /// Lines of a worker's stderr kept to explain its death.
@@ -111,7 +112,7 @@ impl Worker {
         payload.extend_from_slice(&header);
         payload.extend_from_slice(&body);
         self.write_frame(b'D', &payload)?;
-        match self.read_reply(function, timeout)? {
+        match self.read_reply(function, timeout, None)? {
             (b'K', _) => {
                 self.defined.insert(function.id);
                 Ok(())
@@ -122,7 +123,14 @@ impl Worker {
     }
 
     /// Run `function` over one batch of arguments.
-    pub fn call(&mut self, function: &PythonFunction, args: &RecordBatch, timeout: Duration, memory_limit: u64) -> Result<RecordBatch> {
+    pub fn call(
+        &mut self,
+        function: &PythonFunction,
+        args: &RecordBatch,
+        timeout: Duration,
+        memory_limit: u64,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<RecordBatch> {
         self.ensure_defined(function, timeout)?;
         // tag + length placeholder + function id, then the IPC stream, sent in one write.
         let mut frame = Vec::with_capacity(13 + args.get_array_memory_size() + 1024);
@@ -136,7 +144,7 @@ impl Worker {
             .map_err(|_| UdfError::Unsupported { what: "an argument batch over 4 GiB".to_string() })?;
         frame[1..5].copy_from_slice(&length.to_le_bytes());
         self.stream.write_all(&frame).map_err(|e| self.died(function, e))?;
-        match self.read_reply(function, timeout)? {
+        match self.read_reply(function, timeout, interrupt)? {
             (b'R', payload) => {
                 let mut reader = StreamReader::try_new(Cursor::new(payload), None)?;
                 match reader.next() {
@@ -155,16 +163,36 @@ impl Worker {
         let _ = self.child.wait();
     }
 
-    fn read_reply(&mut self, function: &PythonFunction, timeout: Duration) -> Result<(u8, Vec<u8>)> {
-        self.stream.set_read_timeout(Some(timeout))?;
-        match self.read_frame() {
-            Ok(frame) => Ok(frame),
-            Err(UdfError::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+    /// Wait for the reply (looking at `interrupt` every [`POLL`]), then read it whole.
+    fn read_reply(&mut self, function: &PythonFunction, timeout: Duration, interrupt: Option<&Interrupt>) -> Result<(u8, Vec<u8>)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if interrupt.is_some_and(Interrupt::is_interrupted) {
                 self.kill();
-                Err(UdfError::Timeout { function: function.name.clone(), timeout })
+                return Err(UdfError::Canceled { function: function.name.clone() });
             }
-            Err(UdfError::Io(e)) => Err(self.died(function, e)),
-            Err(other) => Err(other),
+            let now = Instant::now();
+            if now >= deadline {
+                self.kill();
+                return Err(UdfError::Timeout { function: function.name.clone(), timeout });
+            }
+            self.stream.set_read_timeout(Some((deadline - now).min(POLL).max(Duration::from_millis(1))))?;
+            let mut tag = [0u8; 1];
+            match self.stream.read(&mut tag) {
+                Ok(0) => return Err(self.died(function, std::io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => {
+                    // The reply has started; the rest follows at once unless the worker dies.
+                    let rest = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+                    self.stream.set_read_timeout(Some(rest))?;
+                    return match self.read_frame_body(tag[0]) {
+                        Ok(frame) => Ok(frame),
+                        Err(UdfError::Io(e)) => Err(self.died(function, e)),
+                        Err(other) => Err(other),
+                    };
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+                Err(e) => return Err(self.died(function, e)),
+            }
         }
     }
 
@@ -178,12 +206,18 @@ impl Worker {
     }
 
     fn read_frame(&mut self) -> Result<(u8, Vec<u8>)> {
-        let mut header = [0u8; 5];
-        self.stream.read_exact(&mut header)?;
-        let length = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
-        let mut payload = vec![0u8; length];
+        let mut tag = [0u8; 1];
+        self.stream.read_exact(&mut tag)?;
+        self.read_frame_body(tag[0])
+    }
+
+    /// The length and payload of a frame whose tag was read.
+    fn read_frame_body(&mut self, tag: u8) -> Result<(u8, Vec<u8>)> {
+        let mut length = [0u8; 4];
+        self.stream.read_exact(&mut length)?;
+        let mut payload = vec![0u8; u32::from_le_bytes(length) as usize];
         self.stream.read_exact(&mut payload)?;
-        Ok((header[0], payload))
+        Ok((tag, payload))
     }
 
     /// The worker's connection broke: collect its exit status and last stderr lines.

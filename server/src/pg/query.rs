@@ -54,7 +54,7 @@ impl QueryHandler {
             0 => None,
             ms => Some(Instant::now() + std::time::Duration::from_millis(ms)),
         };
-        Limits { deadline, cancel: self.session.begin_statement() }
+        Limits { deadline, cancel: self.session.begin_statement(deadline) }
     }
 
     fn text_options(&self) -> TextOptions {

@@ -129,7 +129,7 @@ async fn healthy(client: &Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_fail_the_query_and_the_server_keeps_serving() {
     let dir = temp_dir("udf-faults");
-    let server = TestServer::start_in(&dir, &dir, &["--udf-timeout", "2", "--udf-memory-limit", "1GiB", "--udf-workers", "2"]);
+    let server = TestServer::start_in(&dir, &dir, &["--udf-timeout", "5", "--udf-memory-limit", "1GiB", "--udf-workers", "2"]);
     let client = server.connect().await;
     client
         .batch_execute(&format!(
@@ -178,11 +178,41 @@ async fn faults_fail_the_query_and_the_server_keeps_serving() {
         healthy(&client).await;
     }
 
+    // The per-call timeout kills the worker.
     let started = Instant::now();
     let (code, message, _) = error_of(&client, "SELECT spins(1)").await;
     assert_eq!(code, "57014", "{message}");
+    assert!(message.contains("did not finish within 5s"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     healthy(&client).await;
+
+    // statement_timeout (like a CancelRequest) reaches the Python call well before the
+    // per-call timeout, and the pool is whole again for the next statements.
+    client.batch_execute("SET statement_timeout = 300").await.unwrap();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (code, message, _) = error_of(&client, "SELECT spins(v) FROM generate_series(1, 4) t(v)").await;
+        assert_eq!(code, "57014", "{message}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    }
+    client.batch_execute("SET statement_timeout = 0").await.unwrap();
+    let started = Instant::now();
+    healthy(&client).await;
+    assert!(started.elapsed() < Duration::from_secs(4), "workers still busy: {:?}", started.elapsed());
+
+    // So does a CancelRequest.
+    let cancel = client.cancel_token();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let started = Instant::now();
+    let (code, message, _) = error_of(&client, "SELECT spins(v) FROM generate_series(1, 4) t(v)").await;
+    assert_eq!(code, "57014", "{message}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    let started = Instant::now();
+    healthy(&client).await;
+    assert!(started.elapsed() < Duration::from_secs(4), "workers still busy: {:?}", started.elapsed());
 
     let (code, message, _) = error_of(&client, "SELECT hogs(1)").await;
     assert!(code == "53200" || code == "39000", "{code}: {message}");

@@ -7,8 +7,10 @@
 //! types ([`params`]). It knows nothing of the wire protocol; `ember-server` drives it.
 
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod params;
+pub mod pg_catalog;
 pub mod rewrite;
 pub mod statement;
 pub mod types;

@@ -33,6 +33,8 @@ pub enum Command {
     /// Statements accepted for compatibility that change nothing here
     /// (`SET TRANSACTION ...`, `SET NAMES`, `DISCARD ALL`); carries the command tag.
     Noop { tag: &'static str },
+    /// `COPY ... TO STDOUT` / `COPY ... FROM STDIN` (the copy protocol).
+    Copy(Box<crate::copy::CopyCommand>),
     /// Everything DataFusion plans and executes.
     Plan(Box<DfStatement>),
 }
@@ -42,9 +44,13 @@ pub fn parse(sql: &str) -> Result<Vec<Command>> {
     if is_abort(sql) {
         return Ok(vec![Command::Rollback]);
     }
+    if let Some(copy) = crate::copy::parse_copy(sql) {
+        return Ok(vec![Command::Copy(Box::new(copy?))]);
+    }
     let dialect = PostgreSqlDialect {};
     let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
     let statements = parser.parse_statements()?;
+    let statements = crate::pg_catalog::compat::rewrite(sql, statements);
     Ok(statements.into_iter().map(classify).collect())
 }
 

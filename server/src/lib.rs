@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod introspection;
 pub mod pg;
 pub mod session;
 pub mod settings;

@@ -1,0 +1,158 @@
+//! datafusion-pg-catalog's SQL compatibility rules, applied where they are safe.
+//!
+//! Most rules only make PostgreSQL spellings plannable (`pg_catalog.func()`,
+//! `OPERATOR(pg_catalog.~)`, `x = ANY(arr)`, `'t'::regclass`, `COLLATE`, unqualified
+//! `pg_class`) and run on every statement. Two change what a query means and run only on
+//! catalog introspection queries (those naming `pg_catalog` tables or schemas): the
+//! crate's whole-query replacements for client queries DataFusion cannot plan (psql's
+//! `\d` publication/policy/statistics lookups answer no rows), and
+//! `RemoveSubqueryFromProjection`, which turns correlated scalar subqueries in a select
+//! list into NULL — never acceptable for user data.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_pg_catalog::sql::rules::{
+    AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall, FixArrayLiteral,
+    PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation,
+    RewritePgCatalogOperator, RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
+
+static CATALOG_PARSER: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
+
+static SAFE_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
+    vec![
+        Arc::new(AliasDuplicatedProjectionRewrite),
+        Arc::new(ResolveUnqualifiedIdentifier),
+        Arc::new(RewriteArrayAnyAllOperation),
+        Arc::new(PrependUnqualifiedPgTableName),
+        Arc::new(StripCallableQualifier),
+        Arc::new(FixArrayLiteral),
+        Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+        Arc::new(StripCollate),
+        Arc::new(RewritePgCatalogOperator),
+        Arc::new(RewriteRegCastToSubquery::new()),
+    ]
+});
+
+/// Whether `sql` reads PostgreSQL's catalog (a `pg_catalog` table or schema name).
+pub fn is_catalog_query(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word == "pg_catalog" || (word.starts_with("pg_") && PG_CATALOG_TABLES.contains(&word)))
+}
+
+/// Apply the compatibility rules to statements DataFusion's parser produced from `sql`.
+pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement> {
+    let plain = statements.iter().all(|s| matches!(s, DfStatement::Statement(_)));
+    if plain && is_catalog_query(sql) {
+        // The crate's parser applies the whole-query replacements and every rule; it sees
+        // the same text, so it yields the same statements (or we keep DataFusion's).
+        if let Ok(parsed) = CATALOG_PARSER.parse(sql)
+            && parsed.len() == statements.len()
+        {
+            return parsed.into_iter().map(|s| DfStatement::Statement(Box::new(to_regclass_as_cast(s)))).collect();
+        }
+    }
+    statements
+        .into_iter()
+        .map(|statement| match statement {
+            DfStatement::Statement(inner) => {
+                let mut inner = to_regclass_as_cast(*inner);
+                for rule in SAFE_RULES.iter() {
+                    inner = rule.rewrite(inner);
+                }
+                DfStatement::Statement(Box::new(inner))
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// `to_regclass('t')` is `'t'::regclass` that answers NULL for a missing relation, which is
+/// what the cast rewrite's lookup subquery does. Runs after the crate's rules, so the cast
+/// it produces is rewritten by a second pass of the regclass rule.
+fn to_regclass_as_cast(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{
+        CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, ObjectNamePart,
+        VisitMut, VisitorMut,
+    };
+    use std::ops::ControlFlow;
+
+    struct Visitor(bool);
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = expr else { return ControlFlow::Continue(()) };
+            let Some(name) = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()) else {
+                return ControlFlow::Continue(());
+            };
+            let target = match name.as_str() {
+                "to_regclass" => "regclass",
+                "to_regtype" => "regtype",
+                "to_regnamespace" => "regnamespace",
+                "to_regproc" => "regproc",
+                _ => return ControlFlow::Continue(()),
+            };
+            let FunctionArguments::List(list) = &f.args else { return ControlFlow::Continue(()) };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+                return ControlFlow::Continue(());
+            };
+            *expr = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(arg.clone()),
+                data_type: DataType::Custom(ObjectName(vec![ObjectNamePart::Identifier(target.into())]), vec![]),
+                array: false,
+                format: None,
+            };
+            self.0 = true;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let mut visitor = Visitor(false);
+    let _ = statement.visit(&mut visitor);
+    if visitor.0 {
+        statement = RewriteRegCastToSubquery::new().rewrite(statement);
+    }
+    statement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::parser::DFParserBuilder;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+
+    fn rewritten(sql: &str) -> String {
+        let dialect = PostgreSqlDialect {};
+        let statements = DFParserBuilder::new(sql).with_dialect(&dialect).build().unwrap().parse_statements().unwrap();
+        rewrite(sql, statements).iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn catalog_queries_are_recognised() {
+        assert!(is_catalog_query("SELECT * FROM pg_catalog.pg_class"));
+        assert!(is_catalog_query("select relname from pg_class"));
+        assert!(!is_catalog_query("SELECT pg_col FROM my_pg_class_copy"));
+        assert!(!is_catalog_query("SELECT * FROM lineitem"));
+    }
+
+    #[test]
+    fn user_subqueries_are_left_alone() {
+        let sql = "SELECT (SELECT max(b) FROM u WHERE u.a = t.a) AS m FROM t";
+        assert_eq!(rewritten(sql), sql);
+    }
+
+    #[test]
+    fn postgres_spellings_become_plannable() {
+        assert_eq!(rewritten("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
+        assert!(rewritten("SELECT relname FROM pg_class").contains("pg_catalog.pg_class"));
+        assert!(rewritten("SELECT 'lineitem'::regclass").contains("SELECT c.oid FROM pg_catalog.pg_class"));
+        assert!(rewritten("SELECT to_regclass('public.lineitem')").contains("parse_ident"));
+    }
+}

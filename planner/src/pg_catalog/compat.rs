@@ -55,7 +55,13 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
         if let Ok(parsed) = CATALOG_PARSER.parse(sql)
             && parsed.len() == statements.len()
         {
-            return parsed.into_iter().map(|s| DfStatement::Statement(Box::new(to_regclass_as_cast(s)))).collect();
+            return parsed
+                .into_iter()
+                .map(|s| {
+                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(s)));
+                    DfStatement::Statement(Box::new(s))
+                })
+                .collect();
         }
     }
     statements
@@ -71,6 +77,119 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
             other => other,
         })
         .collect()
+}
+
+/// Rule (catalog queries only): `ARRAY(SELECT ...)` becomes NULL. DataFusion has no
+/// array-from-subquery constructor; in catalog queries it collects array columns Ember
+/// always leaves NULL (`reloptions`, `polroles`, `stxkind`), so NULL is PostgreSQL's
+/// answer for Ember's objects too (`NULL || array(...)` is NULL).
+fn empty_catalog_arrays(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArguments, Value, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr
+                && matches!(f.args, FunctionArguments::Subquery(_))
+                && f.name.0.len() == 1
+                && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("array"))
+            {
+                *expr = Expr::Value(Value::Null.into());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): a correlated scalar subquery inside a `CASE` branch
+/// becomes NULL. DataFusion cannot decorrelate subqueries under `CASE`; clients put
+/// lookups there for objects Ember does not have — domains and composite types (asyncpg's
+/// typeinfo), multiranges (Npgsql), identity sequences and collations (SQLAlchemy) — whose
+/// `WHEN` guard never holds for Ember's catalog rows.
+fn correlated_case_subqueries(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Case { conditions, else_result, .. } = expr {
+                let branches = conditions.iter_mut().map(|w| &mut w.result).chain(else_result.iter_mut().map(|e| e.as_mut()));
+                for result in branches {
+                    if let Expr::Subquery(query) = result
+                        && is_correlated(query)
+                    {
+                        *result = Expr::Value(Value::Null.into());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Whether `query` names a table qualifier (`t.col`) it does not declare itself.
+fn is_correlated(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr, TableFactor, Visit, Visitor};
+    use std::collections::HashSet;
+    use std::ops::ControlFlow;
+
+    #[derive(Default)]
+    struct Names {
+        declared: HashSet<String>,
+        qualifiers: HashSet<String>,
+    }
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Table { name, alias, .. } => {
+                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                        self.declared.insert(last.value.to_lowercase());
+                    }
+                    if let Some(alias) = alias {
+                        self.declared.insert(alias.name.value.to_lowercase());
+                    }
+                }
+                TableFactor::Derived { alias: Some(alias), .. } | TableFactor::UNNEST { alias: Some(alias), .. } => {
+                    self.declared.insert(alias.name.value.to_lowercase());
+                }
+                TableFactor::Function { alias: Some(alias), .. } => {
+                    self.declared.insert(alias.name.value.to_lowercase());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, query: &datafusion::sql::sqlparser::ast::Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.declared.insert(cte.alias.name.value.to_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = expr
+                && parts.len() >= 2
+            {
+                self.qualifiers.insert(parts[parts.len() - 2].value.to_lowercase());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names::default();
+    let _ = query.visit(&mut names);
+    names.qualifiers.iter().any(|q| !names.declared.contains(q))
 }
 
 /// `to_regclass('t')` is `'t'::regclass` that answers NULL for a missing relation, which is
@@ -135,6 +254,15 @@ mod tests {
     }
 
     #[test]
+    fn correlated_case_subqueries_in_catalog_queries() {
+        let sql = "SELECT CASE WHEN t.typtype = 'd' THEN (SELECT b.oid FROM pg_catalog.pg_type b WHERE b.oid = t.typbasetype) \
+                   WHEN t.typtype = 'x' THEN (SELECT max(oid) FROM pg_catalog.pg_type) END FROM pg_catalog.pg_type t";
+        let out = rewritten(sql);
+        assert!(out.contains("THEN NULL"), "{out}");
+        assert!(out.contains("SELECT max(oid)"), "{out}");
+    }
+
+    #[test]
     fn catalog_queries_are_recognised() {
         assert!(is_catalog_query("SELECT * FROM pg_catalog.pg_class"));
         assert!(is_catalog_query("select relname from pg_class"));
@@ -154,5 +282,9 @@ mod tests {
         assert!(rewritten("SELECT relname FROM pg_class").contains("pg_catalog.pg_class"));
         assert!(rewritten("SELECT 'lineitem'::regclass").contains("SELECT c.oid FROM pg_catalog.pg_class"));
         assert!(rewritten("SELECT to_regclass('public.lineitem')").contains("parse_ident"));
+        assert_eq!(
+            rewritten("SELECT array_to_string(c.reloptions || array(select x from unnest(c.reloptions) x), ', ') FROM pg_catalog.pg_class c"),
+            "SELECT array_to_string(c.reloptions || NULL, ', ') FROM pg_catalog.pg_class AS c"
+        );
     }
 }

@@ -30,6 +30,10 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(current_setting(session.clone()));
     ctx.register_udf(set_config(session.clone()));
     ctx.register_udf(session_user(session));
+    // Every Ember object lives in a schema on the search path.
+    for name in ["pg_function_is_visible", "pg_type_is_visible", "pg_opclass_is_visible", "pg_collation_is_visible"] {
+        ctx.register_udf(always_true(name));
+    }
     // Ember keeps no comments, view source in pg_catalog, indexes or sequences, so these
     // are NULL, as PostgreSQL answers for objects without them.
     ctx.register_udf(null_text("obj_description", &[1, 2]));
@@ -40,6 +44,11 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(null_text("pg_get_viewdef", &[1, 2]));
     ctx.register_udf(null_text("pg_get_triggerdef", &[1, 2]));
     ctx.register_udf(null_text("pg_get_ruledef", &[1, 2]));
+    // Known gap: pg_proc rows are PostgreSQL's built-ins; their signatures are not rendered.
+    ctx.register_udf(null_text("pg_get_function_result", &[1]));
+    ctx.register_udf(null_text("pg_get_function_arguments", &[1]));
+    ctx.register_udf(null_text("pg_get_function_identity_arguments", &[1]));
+    ctx.register_udf(pg_size_pretty());
 }
 
 fn udf(name: &str, signature: TypeSignature, volatility: Volatility, fun: ScalarFunctionImplementation) -> ScalarUDF {
@@ -166,6 +175,59 @@ fn session_user(session: Arc<dyn SessionInfo>) -> ScalarUDF {
     )
 }
 
+/// PostgreSQL's size rendering: bytes below 10 kB, then kB, MB, GB, TB, PB, half-rounded.
+pub fn size_pretty(bytes: i64) -> String {
+    const LIMIT: i64 = 10 * 1024;
+    const LIMIT2: i64 = LIMIT * 2 - 1;
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    if bytes.abs() < LIMIT {
+        return format!("{bytes} bytes");
+    }
+    let mut size = bytes >> 9;
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if size.abs() < LIMIT2 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size >>= 10;
+    }
+    format!("{} PB", half_rounded(size))
+}
+
+fn pg_size_pretty() -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_size_pretty",
+        Signature::new(TypeSignature::Exact(vec![DataType::Int64]), Volatility::Immutable),
+        DataType::Utf8,
+        Arc::new(|args| {
+            let n = rows(args);
+            let sizes = args.first().ok_or_else(|| DataFusionError::Plan("pg_size_pretty needs a size".to_string()))?.to_array(n.unwrap_or(1))?;
+            let sizes = datafusion::arrow::compute::cast(&sizes, &DataType::Int64)?;
+            let sizes = sizes.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let out: StringArray = sizes.iter().map(|v| v.map(size_pretty)).collect();
+            let array: ArrayRef = Arc::new(out);
+            Ok(match n {
+                Some(_) => ColumnarValue::Array(array),
+                None => ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?),
+            })
+        }),
+    ))
+}
+
+/// A visibility test that holds for every object (one argument of any type).
+fn always_true(name: &str) -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::new(TypeSignature::Any(1), Volatility::Stable),
+        DataType::Boolean,
+        Arc::new(|args| {
+            Ok(match rows(args) {
+                Some(n) => ColumnarValue::Array(Arc::new(datafusion::arrow::array::BooleanArray::from(vec![true; n]))),
+                None => ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
+            })
+        }),
+    ))
+}
+
 /// A function answering NULL text for every row, taking `arities` arguments of any type.
 fn null_text(name: &str, arities: &[usize]) -> ScalarUDF {
     let signature = TypeSignature::OneOf(arities.iter().map(|n| TypeSignature::Any(*n)).collect());
@@ -180,4 +242,18 @@ fn null_text(name: &str, arities: &[usize]) -> ScalarUDF {
             })
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_postgres() {
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(8 * 1024 * 1024), "8192 kB");
+        assert_eq!(size_pretty(100 * 1024 * 1024), "100 MB");
+    }
 }

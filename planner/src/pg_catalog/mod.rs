@@ -13,6 +13,7 @@
 pub mod compat;
 pub mod functions;
 pub mod overrides;
+pub mod patch;
 
 use std::sync::Arc;
 
@@ -48,8 +49,8 @@ impl PgCatalog {
     /// rows of `pg_settings`: (name, default value, short description).
     pub fn new(catalogs: Arc<dyn CatalogProviderList>, settings: Vec<overrides::SettingRow>) -> Result<Self> {
         let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
-        let inner = PgCatalogSchemaProvider::try_new(catalogs, static_tables.clone(), EmptyContextProvider)?;
-        let schema: Arc<dyn SchemaProvider> = Arc::new(overrides::EmberPgCatalog::new(Arc::new(inner), settings));
+        let inner = PgCatalogSchemaProvider::try_new(catalogs.clone(), static_tables.clone(), EmptyContextProvider)?;
+        let schema: Arc<dyn SchemaProvider> = Arc::new(overrides::EmberPgCatalog::new(Arc::new(inner), catalogs, settings));
         Ok(Self { static_tables, schema })
     }
 

@@ -2,6 +2,7 @@
 //! better than the crate are answered here, everything else is delegated.
 //!
 //! - `pg_settings`: one row per setting of Ember's registry (the crate has a single row).
+//! - `pg_attribute`, `pg_class`: the crate's rows, corrected (see [`super::patch`]).
 //!
 //! `pg_proc` lists PostgreSQL's built-in functions (static rows). Hook for user functions
 //! (Python UDFs): add them here as an override that appends rows to the static table from
@@ -12,7 +13,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::{MemTable, SchemaProvider};
+use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider};
+
+use super::patch::{Patch, Patched};
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
 
@@ -29,12 +32,18 @@ pub struct SettingRow {
 #[derive(Debug)]
 pub struct EmberPgCatalog {
     inner: Arc<dyn SchemaProvider>,
+    catalogs: Arc<dyn CatalogProviderList>,
     settings: Vec<SettingRow>,
 }
 
 impl EmberPgCatalog {
-    pub fn new(inner: Arc<dyn SchemaProvider>, settings: Vec<SettingRow>) -> Self {
-        Self { inner, settings }
+    pub fn new(inner: Arc<dyn SchemaProvider>, catalogs: Arc<dyn CatalogProviderList>, settings: Vec<SettingRow>) -> Self {
+        Self { inner, catalogs, settings }
+    }
+
+    async fn patched(&self, name: &str, patch: Patch) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
+        Ok(Some(Arc::new(Patched::new(patch, inner, self.inner.clone(), self.catalogs.clone()))))
     }
 
     fn pg_settings(&self) -> Result<Arc<dyn TableProvider>> {
@@ -96,6 +105,8 @@ impl SchemaProvider for EmberPgCatalog {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
             "pg_settings" => Ok(Some(self.pg_settings()?)),
+            "pg_attribute" => self.patched(name, Patch::Attribute).await,
+            "pg_class" => self.patched(name, Patch::Class).await,
             _ => self.inner.table(name).await,
         }
     }

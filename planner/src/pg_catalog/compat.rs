@@ -106,8 +106,8 @@ fn empty_catalog_arrays(statement: datafusion::sql::sqlparser::ast::Statement) -
     statement
 }
 
-/// Rule (catalog queries only): a correlated scalar subquery inside a `CASE` branch
-/// becomes NULL. DataFusion cannot decorrelate subqueries under `CASE`; clients put
+/// Rule (catalog queries only): a correlated scalar subquery inside a `CASE` (condition or
+/// branch) becomes NULL. DataFusion cannot decorrelate subqueries under `CASE`; clients put
 /// lookups there for objects Ember does not have — domains and composite types (asyncpg's
 /// typeinfo), multiranges (Npgsql), identity sequences and collations (SQLAlchemy) — whose
 /// `WHEN` guard never holds for Ember's catalog rows.
@@ -115,18 +115,30 @@ fn correlated_case_subqueries(statement: datafusion::sql::sqlparser::ast::Statem
     use datafusion::sql::sqlparser::ast::{Expr, Value, VisitMut, VisitorMut};
     use std::ops::ControlFlow;
 
+    /// Replaces correlated subqueries within one CASE part.
+    struct Inner;
+    impl VisitorMut for Inner {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Subquery(query) = expr
+                && is_correlated(query)
+            {
+                *expr = Expr::Value(Value::Null.into());
+            }
+            ControlFlow::Continue(())
+        }
+    }
     struct Visitor;
     impl VisitorMut for Visitor {
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             if let Expr::Case { conditions, else_result, .. } = expr {
-                let branches = conditions.iter_mut().map(|w| &mut w.result).chain(else_result.iter_mut().map(|e| e.as_mut()));
-                for result in branches {
-                    if let Expr::Subquery(query) = result
-                        && is_correlated(query)
-                    {
-                        *result = Expr::Value(Value::Null.into());
-                    }
+                for when in conditions.iter_mut() {
+                    let _ = when.condition.visit(&mut Inner);
+                    let _ = when.result.visit(&mut Inner);
+                }
+                if let Some(e) = else_result {
+                    let _ = e.visit(&mut Inner);
                 }
             }
             ControlFlow::Continue(())

@@ -49,6 +49,10 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(null_text("pg_get_function_arguments", &[1]));
     ctx.register_udf(null_text("pg_get_function_identity_arguments", &[1]));
     ctx.register_udf(pg_size_pretty());
+    // External tables keep no storage of their own, like PostgreSQL's foreign tables, for
+    // which these sizes are 0 (pg_relation_size and pg_total_relation_size come from the crate).
+    ctx.register_udf(zero_size("pg_table_size"));
+    ctx.register_udf(zero_size("pg_indexes_size"));
 }
 
 fn udf(name: &str, signature: TypeSignature, volatility: Volatility, fun: ScalarFunctionImplementation) -> ScalarUDF {
@@ -208,6 +212,20 @@ fn pg_size_pretty() -> ScalarUDF {
             Ok(match n {
                 Some(_) => ColumnarValue::Array(array),
                 None => ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?),
+            })
+        }),
+    ))
+}
+
+fn zero_size(name: &str) -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::new(TypeSignature::Any(1), Volatility::Stable),
+        DataType::Int64,
+        Arc::new(|args| {
+            Ok(match rows(args) {
+                Some(n) => ColumnarValue::Array(Arc::new(datafusion::arrow::array::Int64Array::from(vec![0i64; n]))),
+                None => ColumnarValue::Scalar(ScalarValue::Int64(Some(0))),
             })
         }),
     ))

@@ -107,6 +107,7 @@ impl SchemaProvider for EmberPgCatalog {
             "pg_settings" => Ok(Some(self.pg_settings()?)),
             "pg_attribute" => self.patched(name, Patch::Attribute).await,
             "pg_class" => self.patched(name, Patch::Class).await,
+            "pg_type" => self.patched(name, Patch::Type).await,
             _ => self.inner.table(name).await,
         }
     }

@@ -5,6 +5,9 @@
 //!   `atttypmod` carries numeric precision and scale (so `\d` shows `numeric(15,2)`), and
 //!   `attndims` is 1 for list columns.
 //! - `pg_class`: the `relacl` and `reloptions` columns clients select (always NULL here).
+//! - `pg_type`: the `regproc` columns (`typinput`, `typreceive`, ...) are function OIDs, as
+//!   in PostgreSQL, not names — clients join them to `pg_proc.oid` (Npgsql finds array types
+//!   by `typreceive = array_recv`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +29,12 @@ use crate::types::PG_TYPE_KEY;
 pub enum Patch {
     Attribute,
     Class,
+    Type,
 }
+
+/// `pg_type` columns of type `regproc`.
+const REGPROC_COLUMNS: &[&str] =
+    &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze", "typsubscript"];
 
 /// A `pg_catalog` table whose rows are corrected after the crate produced them.
 #[derive(Debug)]
@@ -47,6 +55,20 @@ impl Patched {
     ) -> Self {
         let schema = match patch {
             Patch::Attribute => inner.schema(),
+            Patch::Type => Arc::new(Schema::new(
+                inner
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        if REGPROC_COLUMNS.contains(&f.name().as_str()) {
+                            Field::new(f.name(), DataType::Int32, true)
+                        } else {
+                            f.as_ref().clone()
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )),
             Patch::Class => {
                 let mut fields: Vec<Field> = inner.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
                 let text_list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
@@ -74,6 +96,29 @@ impl Patched {
                     Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
                 })
                 .collect(),
+            Patch::Type => {
+                let procs = self.function_oids(state).await?;
+                batches
+                    .into_iter()
+                    .map(|b| {
+                        let columns = b
+                            .columns()
+                            .iter()
+                            .zip(self.schema.fields())
+                            .map(|(column, field)| {
+                                if field.data_type() == column.data_type() {
+                                    return Ok(column.clone());
+                                }
+                                let names = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+                                let names = names.as_string::<i32>();
+                                let oids: Int32Array = names.iter().map(|n| n.map(|n| procs.get(n).copied().unwrap_or(0))).collect();
+                                Ok(Arc::new(oids) as ArrayRef)
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+                    })
+                    .collect()
+            }
             Patch::Attribute => {
                 let relations = self.relations(state).await?;
                 let mut out = Vec::with_capacity(batches.len());
@@ -83,6 +128,19 @@ impl Patched {
                 Ok(out)
             }
         }
+    }
+
+    /// pg_proc name -> oid (the first of overloaded names; regproc names are unique).
+    async fn function_oids(&self, state: &dyn Session) -> Result<HashMap<String, i32>> {
+        let table = self.pg_catalog.table("pg_proc").await?.ok_or_else(|| DataFusionError::Plan("pg_catalog.pg_proc missing".to_string()))?;
+        let mut oids = HashMap::new();
+        for b in scan_all(state, table.as_ref()).await? {
+            let (ids, names) = (int32(&b, "oid")?, text(&b, "proname")?);
+            for i in 0..b.num_rows() {
+                oids.entry(names.value(i).to_string()).or_insert(ids.value(i));
+            }
+        }
+        Ok(oids)
     }
 
     /// pg_class oid -> (schema, table), from the crate's own pg_class and pg_namespace.

@@ -204,17 +204,50 @@ fn is_correlated(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
     names.qualifiers.iter().any(|q| !names.declared.contains(q))
 }
 
-/// `to_regclass('t')` is `'t'::regclass` that answers NULL for a missing relation, which is
-/// what the cast rewrite's lookup subquery does. Runs after the crate's rules, so the cast
-/// it produces is rewritten by a second pass of the regclass rule.
+/// `to_regclass('t')` (and `to_regtype`, `to_regnamespace`, `to_regproc`) looks the name up
+/// like the `::regclass` cast does, but answers NULL for a missing object: the lookup is an
+/// aggregated scalar subquery (`max(oid)`), which has exactly one, nullable, row.
+static TO_REG_TEMPLATES: LazyLock<Vec<(&'static str, Box<datafusion::sql::sqlparser::ast::Query>)>> = LazyLock::new(|| {
+    use datafusion::sql::sqlparser::ast::Statement;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    [
+        (
+            "to_regclass",
+            "SELECT max(c.oid) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid \
+             CROSS JOIN (SELECT parse_ident($1::TEXT) AS parts) \
+             WHERE (array_length(parts, 1) = 1 AND n.nspname = current_schema() AND c.relname = parts[1]) \
+             OR (array_length(parts, 1) = 2 AND n.nspname = parts[1] AND c.relname = parts[2])",
+        ),
+        ("to_regtype", "SELECT max(oid) FROM pg_catalog.pg_type WHERE typname = $1"),
+        ("to_regnamespace", "SELECT max(oid) FROM pg_catalog.pg_namespace WHERE nspname = $1"),
+        ("to_regproc", "SELECT max(oid) FROM pg_catalog.pg_proc WHERE proname = $1"),
+    ]
+    .into_iter()
+    .filter_map(|(name, sql)| match Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?.pop()? {
+        Statement::Query(query) => Some((name, query)),
+        _ => None,
+    })
+    .collect()
+});
+
 fn to_regclass_as_cast(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
-    use datafusion::sql::sqlparser::ast::{
-        CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, ObjectNamePart,
-        VisitMut, VisitorMut,
-    };
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, ValueWithSpan, VisitMut, VisitorMut};
     use std::ops::ControlFlow;
 
-    struct Visitor(bool);
+    struct Placeholder(Expr);
+    impl VisitorMut for Placeholder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) = e
+                && p == "$1"
+            {
+                *e = self.0.clone();
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Visitor;
     impl VisitorMut for Visitor {
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
@@ -222,34 +255,21 @@ fn to_regclass_as_cast(statement: datafusion::sql::sqlparser::ast::Statement) ->
             let Some(name) = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()) else {
                 return ControlFlow::Continue(());
             };
-            let target = match name.as_str() {
-                "to_regclass" => "regclass",
-                "to_regtype" => "regtype",
-                "to_regnamespace" => "regnamespace",
-                "to_regproc" => "regproc",
-                _ => return ControlFlow::Continue(()),
+            let Some((_, template)) = TO_REG_TEMPLATES.iter().find(|(n, _)| *n == name) else {
+                return ControlFlow::Continue(());
             };
             let FunctionArguments::List(list) = &f.args else { return ControlFlow::Continue(()) };
             let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
                 return ControlFlow::Continue(());
             };
-            *expr = Expr::Cast {
-                kind: CastKind::DoubleColon,
-                expr: Box::new(arg.clone()),
-                data_type: DataType::Custom(ObjectName(vec![ObjectNamePart::Identifier(target.into())]), vec![]),
-                array: false,
-                format: None,
-            };
-            self.0 = true;
+            let mut query = template.clone();
+            let _ = query.visit(&mut Placeholder(arg.clone()));
+            *expr = Expr::Subquery(query);
             ControlFlow::Continue(())
         }
     }
     let mut statement = statement;
-    let mut visitor = Visitor(false);
-    let _ = statement.visit(&mut visitor);
-    if visitor.0 {
-        statement = RewriteRegCastToSubquery::new().rewrite(statement);
-    }
+    let _ = statement.visit(&mut Visitor);
     statement
 }
 
@@ -293,7 +313,7 @@ mod tests {
         assert_eq!(rewritten("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
         assert!(rewritten("SELECT relname FROM pg_class").contains("pg_catalog.pg_class"));
         assert!(rewritten("SELECT 'lineitem'::regclass").contains("SELECT c.oid FROM pg_catalog.pg_class"));
-        assert!(rewritten("SELECT to_regclass('public.lineitem')").contains("parse_ident"));
+        assert!(rewritten("SELECT to_regclass('public.lineitem')").contains("SELECT max(c.oid)"));
         assert_eq!(
             rewritten("SELECT array_to_string(c.reloptions || array(select x from unnest(c.reloptions) x), ', ') FROM pg_catalog.pg_class c"),
             "SELECT array_to_string(c.reloptions || NULL, ', ') FROM pg_catalog.pg_class AS c"

@@ -106,7 +106,8 @@ impl SchemaProvider for EmberPgCatalog {
         match name.to_ascii_lowercase().as_str() {
             "pg_settings" => Ok(Some(self.pg_settings()?)),
             "pg_attribute" => self.patched(name, Patch::Attribute).await,
-            "pg_class" => self.patched(name, Patch::Class).await,
+            "pg_class" => self.patched(name, Patch::ListColumns(&["relacl", "reloptions"])).await,
+            "pg_namespace" => self.patched(name, Patch::ListColumns(&["nspacl"])).await,
             "pg_type" => self.patched(name, Patch::Type).await,
             _ => self.inner.table(name).await,
         }

@@ -28,7 +28,10 @@ use crate::types::PG_TYPE_KEY;
 #[derive(Debug, Clone, Copy)]
 pub enum Patch {
     Attribute,
-    Class,
+    /// Array columns clients pass to array functions (`relacl`, `reloptions`, `nspacl`):
+    /// added when the crate lacks them, made `text[]` when it has them as text. Ember keeps
+    /// no ACLs or options, so they are NULL.
+    ListColumns(&'static [&'static str]),
     Type,
 }
 
@@ -69,12 +72,23 @@ impl Patched {
                     })
                     .collect::<Vec<_>>(),
             )),
-            Patch::Class => {
-                let mut fields: Vec<Field> = inner.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            Patch::ListColumns(names) => {
                 let text_list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
-                for name in ["relacl", "reloptions"] {
+                let mut fields: Vec<Field> = inner
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        if names.contains(&f.name().as_str()) {
+                            Field::new(f.name(), text_list.clone(), true)
+                        } else {
+                            f.as_ref().clone()
+                        }
+                    })
+                    .collect();
+                for name in names {
                     if !fields.iter().any(|f| f.name() == name) {
-                        fields.push(Field::new(name, text_list.clone(), true));
+                        fields.push(Field::new(*name, text_list.clone(), true));
                     }
                 }
                 Arc::new(Schema::new(fields))
@@ -86,13 +100,19 @@ impl Patched {
     async fn rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
         let batches = scan_all(state, self.inner.as_ref()).await?;
         match self.patch {
-            Patch::Class => batches
+            Patch::ListColumns(_) => batches
                 .into_iter()
                 .map(|b| {
-                    let mut columns = b.columns().to_vec();
-                    for field in self.schema.fields().iter().skip(b.num_columns()) {
-                        columns.push(new_null_array(field.data_type(), b.num_rows()));
-                    }
+                    let columns = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, field)| match b.columns().get(i) {
+                            Some(column) if column.data_type() == field.data_type() => column.clone(),
+                            _ => new_null_array(field.data_type(), b.num_rows()),
+                        })
+                        .collect();
                     Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
                 })
                 .collect(),

@@ -316,7 +316,7 @@ mod tests {
         assert!(rewritten("SELECT to_regclass('public.lineitem')").contains("SELECT max(c.oid)"));
         assert_eq!(
             rewritten("SELECT array_to_string(c.reloptions || array(select x from unnest(c.reloptions) x), ', ') FROM pg_catalog.pg_class c"),
-            "SELECT array_to_string(c.reloptions || NULL, ', ') FROM pg_catalog.pg_class AS c"
+            "SELECT array_to_string(c.reloptions || NULL, ', ') FROM pg_catalog.pg_class c"
         );
     }
 }

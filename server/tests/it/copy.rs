@@ -15,8 +15,8 @@ async fn copy_out(client: &tokio_postgres::Client, sql: &str) -> Vec<u8> {
     out
 }
 
-async fn server() -> (TestServer, tokio_postgres::Client) {
-    let server = TestServer::start_in(&temp_dir("copy"), &repo_root().join("sql-tests"), &[]);
+async fn server(name: &str) -> (TestServer, tokio_postgres::Client) {
+    let server = TestServer::start_in(&temp_dir(name), &repo_root().join("sql-tests"), &[]);
     let client = server.connect().await;
     client
         .batch_execute(
@@ -30,7 +30,7 @@ async fn server() -> (TestServer, tokio_postgres::Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_to_stdout_text_csv_binary() {
-    let (_server, client) = server().await;
+    let (_server, client) = server("copy-out").await;
     let text = String::from_utf8(copy_out(&client, "COPY (SELECT * FROM dept ORDER BY dept_id) TO STDOUT").await).unwrap();
     assert_eq!(text, "1\tEngineering\tLisbon\n2\tSales\tPorto\n3\tMarketing\tLisbon\n4\tFinance\tMadrid\n5\tResearch\t\\N\n");
     let whole = String::from_utf8(copy_out(&client, "COPY dept TO STDOUT").await).unwrap();
@@ -60,7 +60,7 @@ async fn copy_to_stdout_text_csv_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_from_stdin_is_refused_clearly() {
-    let (_server, client) = server().await;
+    let (_server, client) = server("copy-in").await;
     let err = client.simple_query("COPY dept FROM STDIN").await.unwrap_err();
     let db = err.as_db_error().expect("a server error");
     assert_eq!(db.code().code(), "0A000");

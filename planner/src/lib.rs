@@ -5,7 +5,8 @@
 //! statements into those Ember answers itself (transaction control, PostgreSQL session
 //! settings) and those DataFusion plans ([`statement`]), the mapping of parameter
 //! types ([`params`]), PostgreSQL's `pg_catalog` schema and catalog functions
-//! ([`pg_catalog`]) and the copy-protocol `COPY` statements ([`copy`]). It knows nothing of the wire protocol; `ember-server` drives it.
+//! ([`pg_catalog`]) and the copy-protocol `COPY` statements ([`copy`]). It knows nothing
+//! of the wire protocol; `ember-server` drives it.
 
 pub mod config;
 pub mod copy;

@@ -201,7 +201,7 @@ impl Patched {
         let catalog = self.catalogs.catalog(DEFAULT_CATALOG);
         for i in 0..batch.num_rows() {
             let relid = relids.value(i);
-            if !schemas.contains_key(&relid) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = schemas.entry(relid) {
                 let mut found = None;
                 if let (Some((schema, table)), Some(catalog)) = (relations.get(&relid), &catalog)
                     && schema != "pg_catalog"
@@ -210,7 +210,7 @@ impl Patched {
                 {
                     found = Some(t.schema());
                 }
-                schemas.insert(relid, found);
+                entry.insert(found);
             }
             let Some(Some(schema)) = schemas.get(&relid) else { continue };
             let Some(field) = usize::try_from(attnums.value(i) - 1).ok().and_then(|n| schema.fields().get(n)) else {

@@ -142,7 +142,11 @@ def run_baselines(parquet, n, runs, cores):
 
     try:
         import duckdb
-        from duckdb.typing import BIGINT
+
+        try:
+            from duckdb.sqltypes import BIGINT
+        except ImportError:  # duckdb < 1.4
+            from duckdb.typing import BIGINT
 
         con = duckdb.connect()
         con.create_function("f", f, [BIGINT], BIGINT, type="native", side_effects=False)
@@ -190,6 +194,9 @@ def run_spark(parquet, n, runs, cores):
     from pyspark.sql.functions import pandas_udf, udf
     from pyspark.sql.functions import sum as spark_sum
 
+    # Spark's Python workers must be this interpreter (it has pyarrow and pandas).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     spark = (
         SparkSession.builder.master(f"local[{cores}]")
         .config("spark.ui.enabled", "false")

@@ -3,13 +3,17 @@
 //! It owns everything between SQL text and a DataFusion plan: the engine configuration
 //! chosen for analytical work ([`config`]), parsing in the PostgreSQL dialect and sorting
 //! statements into those Ember answers itself (transaction control, PostgreSQL session
-//! settings) and those DataFusion plans ([`statement`]), and the mapping of parameter
-//! types ([`params`]). It knows nothing of the wire protocol; `ember-server` drives it.
+//! settings) and those DataFusion plans ([`statement`]), the mapping of parameter
+//! types ([`params`]), PostgreSQL's `pg_catalog` schema and catalog functions
+//! ([`pg_catalog`]) and the copy-protocol `COPY` statements ([`copy`]). It knows nothing
+//! of the wire protocol; `ember-server` drives it.
 
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod function;
 pub mod params;
+pub mod pg_catalog;
 pub mod rewrite;
 pub mod statement;
 pub mod types;

@@ -38,6 +38,8 @@ pub enum Command {
     CreateFunction(Box<FunctionSpec>),
     /// `DROP FUNCTION name, ...`.
     DropFunction(DropFunctionSpec),
+    /// `COPY ... TO STDOUT` / `COPY ... FROM STDIN` (the copy protocol).
+    Copy(Box<crate::copy::CopyCommand>),
     /// Everything DataFusion plans and executes.
     Plan(Box<DfStatement>),
 }
@@ -47,11 +49,15 @@ pub fn parse(sql: &str) -> Result<Vec<Command>> {
     if is_abort(sql) {
         return Ok(vec![Command::Rollback]);
     }
+    if let Some(copy) = crate::copy::parse_copy(sql) {
+        return Ok(vec![Command::Copy(Box::new(copy?))]);
+    }
     let (sql, options) = lift_options(sql)?;
     let mut options = options.into_iter();
     let dialect = PostgreSqlDialect {};
     let mut parser = DFParserBuilder::new(sql.as_str()).with_dialect(&dialect).build()?;
     let statements = parser.parse_statements()?;
+    let statements = crate::pg_catalog::compat::rewrite(sql.as_str(), statements);
     statements
         .into_iter()
         .map(|statement| match statement {

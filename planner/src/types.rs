@@ -3,6 +3,11 @@
 //! `uuid`, `json` and `jsonb` are planned as Arrow `Utf8` carrying the PostgreSQL type
 //! name in field metadata ([`PG_TYPE_KEY`]); the wire layer reports and encodes them as
 //! the real PostgreSQL types (text and binary).
+//!
+//! Every other name DataFusion rejects is handed to datafusion-pg-catalog's
+//! `PgOidTypePlanner`: the OID alias types (`oid`, `regclass`, `regtype`, ...) plan as
+//! `Int32` (Ember's one OID width, as in its `pg_catalog` tables) and `pg_catalog.int4`-style
+//! qualified built-ins plan as the unqualified type.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::Result;
 use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::sql::sqlparser::ast::DataType as SqlType;
+use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 
 /// Field metadata key naming the PostgreSQL type of a `Utf8` column.
 pub const PG_TYPE_KEY: &str = "ember.pg_type";
@@ -37,12 +43,13 @@ pub fn tagged_type_name(sql_type: &SqlType) -> Option<&'static str> {
 
 impl TypePlanner for PgTypePlanner {
     fn plan_type_field(&self, sql_type: &SqlType) -> Result<Option<FieldRef>> {
-        Ok(tagged_type_name(sql_type).map(|name| {
-            Arc::new(
+        match tagged_type_name(sql_type) {
+            Some(name) => Ok(Some(Arc::new(
                 Field::new("", DataType::Utf8, true)
                     .with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), name.to_string())])),
-            )
-        }))
+            ))),
+            None => PgOidTypePlanner.plan_type_field(sql_type),
+        }
     }
 }
 
@@ -57,5 +64,11 @@ mod tests {
         assert_eq!(field.metadata().get(PG_TYPE_KEY).map(String::as_str), Some("uuid"));
         assert!(PgTypePlanner.plan_type_field(&SqlType::JSONB).unwrap().is_some());
         assert!(PgTypePlanner.plan_type_field(&SqlType::Text).unwrap().is_none());
+    }
+
+    #[test]
+    fn oid_aliases_are_int4() {
+        let field = PgTypePlanner.plan_type_field(&SqlType::Regclass).unwrap().unwrap();
+        assert_eq!(field.data_type(), &DataType::Int32);
     }
 }

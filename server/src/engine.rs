@@ -9,6 +9,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use ember_planner::config::{DEFAULT_CATALOG, DEFAULT_SCHEMA, EngineOptions, runtime_env, session_config};
+use ember_planner::pg_catalog::PgCatalog;
 use ember_planner::statement::{Command, parse};
 
 use crate::catalog::CatalogStore;
@@ -24,6 +25,8 @@ pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
     store: Arc<CatalogStore>,
     functions: Arc<Functions>,
+    /// `pg_catalog`, built once so its OIDs are the same for every query and session.
+    pg_catalog: PgCatalog,
     /// Relative `LOCATION`s are resolved against this directory (the server's working
     /// directory at start), so a restart from elsewhere still finds the files.
     base_dir: PathBuf,
@@ -37,10 +40,12 @@ impl Engine {
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+        let pg_catalog = PgCatalog::new(catalogs.clone(), crate::introspection::setting_rows())?;
+        pg_catalog.register_schema(&catalog)?;
         catalogs.register_catalog(DEFAULT_CATALOG.to_string(), Arc::new(catalog));
         let base_dir = std::env::current_dir().map_err(|e| ServerError::io("cannot read working directory", e))?;
         let functions = Arc::new(functions);
-        let engine = Arc::new(Self { options, runtime, catalogs, store, functions, base_dir });
+        let engine = Arc::new(Self { options, runtime, catalogs, store, functions, pg_catalog, base_dir });
         engine.restore().await?;
         Ok(engine)
     }
@@ -56,6 +61,10 @@ impl Engine {
     /// Python functions: the worker pool and the persistent functions.
     pub fn functions(&self) -> &Arc<Functions> {
         &self.functions
+    }
+
+    pub fn pg_catalog(&self) -> &PgCatalog {
+        &self.pg_catalog
     }
 
     pub fn base_dir(&self) -> &Path {

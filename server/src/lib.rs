@@ -9,6 +9,7 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod functions;
+pub mod introspection;
 pub mod pg;
 pub mod session;
 mod session_functions;

@@ -72,6 +72,8 @@ pub enum Outcome {
     Done { tag: String, rows: Option<usize>, oid: Option<u32> },
     TransactionStart,
     TransactionEnd { tag: &'static str },
+    /// `COPY ... TO STDOUT`: rows to send through the copy protocol.
+    CopyOut { stream: SendableRecordBatchStream, options: ember_planner::copy::CopyOptions },
     /// A session setting changed; reported to the client when the setting is GUC_REPORT.
     SettingChanged { setting: &'static PgSetting, value: String, tag: &'static str },
 }
@@ -80,8 +82,8 @@ pub enum Outcome {
 pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
-    settings: Mutex<SessionSettings>,
-    user: Mutex<String>,
+    settings: Arc<Mutex<SessionSettings>>,
+    user: Arc<Mutex<String>>,
     /// Result schemas of SQL-level `PREPARE`d statements, so `EXECUTE` can be described.
     prepared: Mutex<std::collections::HashMap<String, datafusion::common::DFSchemaRef>>,
     /// Fired by a CancelRequest; a new token per statement.
@@ -100,12 +102,16 @@ pub struct Session {
 impl Session {
     pub fn new(engine: Arc<Engine>, user: String) -> Self {
         let ctx = engine.new_context();
+        let settings = Arc::new(Mutex::new(SessionSettings::default()));
+        let user = Arc::new(Mutex::new(user));
+        let handle = crate::introspection::SessionHandle { settings: settings.clone(), user: user.clone() };
+        engine.pg_catalog().register_functions(&ctx, Arc::new(handle));
         Self {
             interrupt: Mutex::default(),
             engine,
             ctx,
-            settings: Mutex::new(SessionSettings::default()),
-            user: Mutex::new(user),
+            settings,
+            user,
             prepared: Mutex::default(),
             statement_token: Mutex::default(),
             functions_generation: std::sync::atomic::AtomicU64::new(0),
@@ -193,6 +199,23 @@ impl Session {
                 let planned = self.plan(*statement).await?;
                 self.execute(planned).await
             }
+            Command::Copy(copy) => self.copy(*copy).await,
+        }
+    }
+
+    /// `COPY ... TO STDOUT` runs its query; `COPY ... FROM STDIN` needs a managed table.
+    async fn copy(&self, copy: ember_planner::copy::CopyCommand) -> Result<Outcome> {
+        match copy {
+            ember_planner::copy::CopyCommand::Out(out) => {
+                let planned = self.plan(*out.query).await?;
+                match self.execute(planned).await? {
+                    Outcome::Rows { stream, .. } => Ok(Outcome::CopyOut { stream, options: out.options }),
+                    _ => Err(ServerError::Unsupported { feature: "COPY of a statement that returns no rows".to_string() }),
+                }
+            }
+            ember_planner::copy::CopyCommand::In { table } => Err(ServerError::Unsupported {
+                feature: format!("COPY {table} FROM STDIN (managed tables not supported yet; external tables are read-only)"),
+            }),
         }
     }
 

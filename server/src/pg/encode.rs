@@ -146,6 +146,7 @@ pub async fn response(
             }
             Response::Execution(t)
         }
+        Outcome::CopyOut { stream, options } => Response::CopyOut(super::copy::copy_response(stream, options, limits, text)?),
         Outcome::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
         Outcome::TransactionEnd { tag } => Response::TransactionEnd(Tag::new(tag)),
         Outcome::SettingChanged { tag, .. } => Response::Execution(Tag::new(tag)),

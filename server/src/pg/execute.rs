@@ -75,7 +75,8 @@ where
             client.send(PgWireBackendMessage::ErrorResponse((*err).into())).await?;
             status = status.to_error_state();
         }
-        Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+        Response::CopyOut(copy) => pgwire::api::copy::send_copy_out_response(client, copy).await?,
+        Response::CopyIn(_) | Response::CopyBoth(_) => {
             return Err(crate::error::ServerError::Unsupported { feature: "COPY through the extended protocol".into() }.into());
         }
     }

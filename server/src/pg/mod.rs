@@ -1,6 +1,7 @@
 //! The PostgreSQL wire-protocol front end (pgwire handlers over [`crate::session`]).
 
 mod cancel;
+mod copy;
 mod encode;
 mod execute;
 mod query;

@@ -2,8 +2,11 @@
 //! Every test talks to a real `ember serve` process over the PostgreSQL wire protocol.
 
 mod common;
+mod copy;
 mod decode;
+mod introspection;
 mod protocol;
+mod psql;
 mod raw;
 mod restart;
 mod slt;

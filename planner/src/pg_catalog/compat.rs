@@ -1,0 +1,322 @@
+//! datafusion-pg-catalog's SQL compatibility rules, applied where they are safe.
+//!
+//! Most rules only make PostgreSQL spellings plannable (`pg_catalog.func()`,
+//! `OPERATOR(pg_catalog.~)`, `x = ANY(arr)`, `'t'::regclass`, `COLLATE`, unqualified
+//! `pg_class`) and run on every statement. Two change what a query means and run only on
+//! catalog introspection queries (those naming `pg_catalog` tables or schemas): the
+//! crate's whole-query replacements for client queries DataFusion cannot plan (psql's
+//! `\d` publication/policy/statistics lookups answer no rows), and
+//! `RemoveSubqueryFromProjection`, which turns correlated scalar subqueries in a select
+//! list into NULL — never acceptable for user data.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_pg_catalog::sql::rules::{
+    AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall, FixArrayLiteral,
+    PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation,
+    RewritePgCatalogOperator, RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
+
+static CATALOG_PARSER: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
+
+static SAFE_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
+    vec![
+        Arc::new(AliasDuplicatedProjectionRewrite),
+        Arc::new(ResolveUnqualifiedIdentifier),
+        Arc::new(RewriteArrayAnyAllOperation),
+        Arc::new(PrependUnqualifiedPgTableName),
+        Arc::new(StripCallableQualifier),
+        Arc::new(FixArrayLiteral),
+        Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+        Arc::new(StripCollate),
+        Arc::new(RewritePgCatalogOperator),
+        Arc::new(RewriteRegCastToSubquery::new()),
+    ]
+});
+
+/// Whether `sql` reads PostgreSQL's catalog (a `pg_catalog` table or schema name).
+pub fn is_catalog_query(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word == "pg_catalog" || (word.starts_with("pg_") && PG_CATALOG_TABLES.contains(&word)))
+}
+
+/// Apply the compatibility rules to statements DataFusion's parser produced from `sql`.
+pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement> {
+    let plain = statements.iter().all(|s| matches!(s, DfStatement::Statement(_)));
+    if plain && is_catalog_query(sql) {
+        // The crate's parser applies the whole-query replacements and every rule; it sees
+        // the same text, so it yields the same statements (or we keep DataFusion's).
+        if let Ok(parsed) = CATALOG_PARSER.parse(sql)
+            && parsed.len() == statements.len()
+        {
+            return parsed
+                .into_iter()
+                .map(|s| {
+                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(s)));
+                    DfStatement::Statement(Box::new(s))
+                })
+                .collect();
+        }
+    }
+    statements
+        .into_iter()
+        .map(|statement| match statement {
+            DfStatement::Statement(inner) => {
+                let mut inner = to_regclass_as_cast(*inner);
+                for rule in SAFE_RULES.iter() {
+                    inner = rule.rewrite(inner);
+                }
+                DfStatement::Statement(Box::new(inner))
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// Rule (catalog queries only): `ARRAY(SELECT ...)` becomes NULL. DataFusion has no
+/// array-from-subquery constructor; in catalog queries it collects array columns Ember
+/// always leaves NULL (`reloptions`, `polroles`, `stxkind`), so NULL is PostgreSQL's
+/// answer for Ember's objects too (`NULL || array(...)` is NULL).
+fn empty_catalog_arrays(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArguments, Value, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr
+                && matches!(f.args, FunctionArguments::Subquery(_))
+                && f.name.0.len() == 1
+                && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("array"))
+            {
+                *expr = Expr::Value(Value::Null.into());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): a correlated scalar subquery inside a `CASE` (condition or
+/// branch) becomes NULL. DataFusion cannot decorrelate subqueries under `CASE`; clients put
+/// lookups there for objects Ember does not have — domains and composite types (asyncpg's
+/// typeinfo), multiranges (Npgsql), identity sequences and collations (SQLAlchemy) — whose
+/// `WHEN` guard never holds for Ember's catalog rows.
+fn correlated_case_subqueries(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+
+    /// Replaces correlated subqueries within one CASE part.
+    struct Inner;
+    impl VisitorMut for Inner {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Subquery(query) = expr
+                && is_correlated(query)
+            {
+                *expr = Expr::Value(Value::Null.into());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Case { conditions, else_result, .. } = expr {
+                for when in conditions.iter_mut() {
+                    let _ = when.condition.visit(&mut Inner);
+                    let _ = when.result.visit(&mut Inner);
+                }
+                if let Some(e) = else_result {
+                    let _ = e.visit(&mut Inner);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Whether `query` names a table qualifier (`t.col`) it does not declare itself.
+fn is_correlated(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr, TableFactor, Visit, Visitor};
+    use std::collections::HashSet;
+    use std::ops::ControlFlow;
+
+    #[derive(Default)]
+    struct Names {
+        declared: HashSet<String>,
+        qualifiers: HashSet<String>,
+    }
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Table { name, alias, .. } => {
+                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                        self.declared.insert(last.value.to_lowercase());
+                    }
+                    if let Some(alias) = alias {
+                        self.declared.insert(alias.name.value.to_lowercase());
+                    }
+                }
+                TableFactor::Derived { alias: Some(alias), .. } | TableFactor::UNNEST { alias: Some(alias), .. } => {
+                    self.declared.insert(alias.name.value.to_lowercase());
+                }
+                TableFactor::Function { alias: Some(alias), .. } => {
+                    self.declared.insert(alias.name.value.to_lowercase());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, query: &datafusion::sql::sqlparser::ast::Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.declared.insert(cte.alias.name.value.to_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = expr
+                && parts.len() >= 2
+            {
+                self.qualifiers.insert(parts[parts.len() - 2].value.to_lowercase());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names::default();
+    let _ = query.visit(&mut names);
+    names.qualifiers.iter().any(|q| !names.declared.contains(q))
+}
+
+/// `to_regclass('t')` (and `to_regtype`, `to_regnamespace`, `to_regproc`) looks the name up
+/// like the `::regclass` cast does, but answers NULL for a missing object: the lookup is an
+/// aggregated scalar subquery (`max(oid)`), which has exactly one, nullable, row.
+static TO_REG_TEMPLATES: LazyLock<Vec<(&'static str, Box<datafusion::sql::sqlparser::ast::Query>)>> = LazyLock::new(|| {
+    use datafusion::sql::sqlparser::ast::Statement;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    [
+        (
+            "to_regclass",
+            "SELECT max(c.oid) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid \
+             CROSS JOIN (SELECT parse_ident($1::TEXT) AS parts) \
+             WHERE (array_length(parts, 1) = 1 AND n.nspname = current_schema() AND c.relname = parts[1]) \
+             OR (array_length(parts, 1) = 2 AND n.nspname = parts[1] AND c.relname = parts[2])",
+        ),
+        ("to_regtype", "SELECT max(oid) FROM pg_catalog.pg_type WHERE typname = $1"),
+        ("to_regnamespace", "SELECT max(oid) FROM pg_catalog.pg_namespace WHERE nspname = $1"),
+        ("to_regproc", "SELECT max(oid) FROM pg_catalog.pg_proc WHERE proname = $1"),
+    ]
+    .into_iter()
+    .filter_map(|(name, sql)| match Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?.pop()? {
+        Statement::Query(query) => Some((name, query)),
+        _ => None,
+    })
+    .collect()
+});
+
+fn to_regclass_as_cast(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, ValueWithSpan, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+
+    struct Placeholder(Expr);
+    impl VisitorMut for Placeholder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) = e
+                && p == "$1"
+            {
+                *e = self.0.clone();
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = expr else { return ControlFlow::Continue(()) };
+            let Some(name) = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()) else {
+                return ControlFlow::Continue(());
+            };
+            let Some((_, template)) = TO_REG_TEMPLATES.iter().find(|(n, _)| *n == name) else {
+                return ControlFlow::Continue(());
+            };
+            let FunctionArguments::List(list) = &f.args else { return ControlFlow::Continue(()) };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+                return ControlFlow::Continue(());
+            };
+            let mut query = template.clone();
+            let _ = query.visit(&mut Placeholder(arg.clone()));
+            *expr = Expr::Subquery(query);
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::parser::DFParserBuilder;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+
+    fn rewritten(sql: &str) -> String {
+        let dialect = PostgreSqlDialect {};
+        let statements = DFParserBuilder::new(sql).with_dialect(&dialect).build().unwrap().parse_statements().unwrap();
+        rewrite(sql, statements).iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn correlated_case_subqueries_in_catalog_queries() {
+        let sql = "SELECT CASE WHEN t.typtype = 'd' THEN (SELECT b.oid FROM pg_catalog.pg_type b WHERE b.oid = t.typbasetype) \
+                   WHEN t.typtype = 'x' THEN (SELECT max(oid) FROM pg_catalog.pg_type) END FROM pg_catalog.pg_type t";
+        let out = rewritten(sql);
+        assert!(out.contains("THEN NULL"), "{out}");
+        assert!(out.contains("SELECT max(oid)"), "{out}");
+    }
+
+    #[test]
+    fn catalog_queries_are_recognised() {
+        assert!(is_catalog_query("SELECT * FROM pg_catalog.pg_class"));
+        assert!(is_catalog_query("select relname from pg_class"));
+        assert!(!is_catalog_query("SELECT pg_col FROM my_pg_class_copy"));
+        assert!(!is_catalog_query("SELECT * FROM lineitem"));
+    }
+
+    #[test]
+    fn user_subqueries_are_left_alone() {
+        let sql = "SELECT (SELECT max(b) FROM u WHERE u.a = t.a) AS m FROM t";
+        assert_eq!(rewritten(sql), sql);
+    }
+
+    #[test]
+    fn postgres_spellings_become_plannable() {
+        assert_eq!(rewritten("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
+        assert!(rewritten("SELECT relname FROM pg_class").contains("pg_catalog.pg_class"));
+        assert!(rewritten("SELECT 'lineitem'::regclass").contains("SELECT c.oid FROM pg_catalog.pg_class"));
+        assert!(rewritten("SELECT to_regclass('public.lineitem')").contains("SELECT max(c.oid)"));
+        assert_eq!(
+            rewritten("SELECT array_to_string(c.reloptions || array(select x from unnest(c.reloptions) x), ', ') FROM pg_catalog.pg_class c"),
+            "SELECT array_to_string(c.reloptions || NULL, ', ') FROM pg_catalog.pg_class c"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Ember's `pg_catalog` on top of datafusion-pg-catalog's: tables whose rows Ember knows
+//! better than the crate are answered here, everything else is delegated.
+//!
+//! - `pg_settings`: one row per setting of Ember's registry (the crate has a single row).
+//! - `pg_attribute`, `pg_class`: the crate's rows, corrected (see [`super::patch`]).
+//!
+//! `pg_proc` lists PostgreSQL's built-in functions (static rows). Hook for user functions
+//! (Python UDFs): add them here as an override that appends rows to the static table from
+//! a function source handed to [`EmberPgCatalog::new`]; the crate's rows are the base.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider};
+
+use super::patch::{Patch, Patched};
+use datafusion::datasource::TableProvider;
+use datafusion::error::Result;
+
+/// One row of `pg_settings`.
+#[derive(Debug, Clone)]
+pub struct SettingRow {
+    pub name: String,
+    pub setting: String,
+    /// `internal` for read-only server facts, `user` for settings a session may change.
+    pub context: &'static str,
+}
+
+/// The `pg_catalog` schema provider Ember registers.
+#[derive(Debug)]
+pub struct EmberPgCatalog {
+    inner: Arc<dyn SchemaProvider>,
+    catalogs: Arc<dyn CatalogProviderList>,
+    settings: Vec<SettingRow>,
+}
+
+impl EmberPgCatalog {
+    pub fn new(inner: Arc<dyn SchemaProvider>, catalogs: Arc<dyn CatalogProviderList>, settings: Vec<SettingRow>) -> Self {
+        Self { inner, catalogs, settings }
+    }
+
+    async fn patched(&self, name: &str, patch: Patch) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
+        Ok(Some(Arc::new(Patched::new(patch, inner, self.inner.clone(), self.catalogs.clone()))))
+    }
+
+    fn pg_settings(&self) -> Result<Arc<dyn TableProvider>> {
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let schema = Arc::new(Schema::new(vec![
+            text("name"),
+            text("setting"),
+            text("unit"),
+            text("category"),
+            text("short_desc"),
+            text("extra_desc"),
+            text("context"),
+            text("vartype"),
+            text("source"),
+            text("min_val"),
+            text("max_val"),
+            text("enumvals"),
+            text("boot_val"),
+            text("reset_val"),
+            text("sourcefile"),
+            Field::new("sourceline", DataType::Int32, true),
+            Field::new("pending_restart", DataType::Boolean, true),
+        ]));
+        let rows = &self.settings;
+        let col = |f: &dyn Fn(&SettingRow) -> Option<String>| -> ArrayRef {
+            Arc::new(rows.iter().map(f).collect::<StringArray>())
+        };
+        let none = || col(&|_| None);
+        let columns: Vec<ArrayRef> = vec![
+            col(&|r| Some(r.name.clone())),
+            col(&|r| Some(r.setting.clone())),
+            none(),
+            col(&|_| Some("Ember".to_string())),
+            none(),
+            none(),
+            col(&|r| Some(r.context.to_string())),
+            col(&|_| Some("string".to_string())),
+            col(&|_| Some("default".to_string())),
+            none(),
+            none(),
+            none(),
+            col(&|r| Some(r.setting.clone())),
+            col(&|r| Some(r.setting.clone())),
+            none(),
+            Arc::new(Int32Array::from(vec![None::<i32>; rows.len()])),
+            Arc::new(BooleanArray::from(vec![Some(false); rows.len()])),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for EmberPgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match name.to_ascii_lowercase().as_str() {
+            "pg_settings" => Ok(Some(self.pg_settings()?)),
+            "pg_attribute" => self.patched(name, Patch::Attribute).await,
+            "pg_class" => self.patched(name, Patch::ListColumns(&["relacl", "reloptions"])).await,
+            "pg_namespace" => self.patched(name, Patch::ListColumns(&["nspacl"])).await,
+            "pg_type" => self.patched(name, Patch::Type).await,
+            _ => self.inner.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs what building and testing Ember needs on a fresh Debian machine:
-# the mold linker (.cargo/config.toml links with it) and psql (used by the smoke test).
+# the mold linker (.cargo/config.toml links with it), psql (smoke test), and the clients of
+# the compatibility suite (tests/clients): a JDK + pgjdbc, psqlODBC + unixODBC, Node.js + npm.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
 need=()
 command -v mold >/dev/null 2>&1 || need+=(mold)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+[ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+{ command -v odbcinst >/dev/null 2>&1 && odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode"; } || need+=(unixodbc odbc-postgresql)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""
@@ -29,4 +36,12 @@ if ! cmp -s "$req" "$stamp"; then
   echo "setup: installing Python packages from $req"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   cp "$req" "$stamp"
+fi
+
+# node-postgres for the client suite, pinned by tests/clients/node/package-lock.json.
+node_dir="$(dirname "$0")/../tests/clients/node"
+if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.ember-lock" 2>/dev/null; then
+  echo "setup: installing node packages in tests/clients/node"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --silent)
+  cp "$node_dir/package-lock.json" "$node_dir/node_modules/.ember-lock"
 fi

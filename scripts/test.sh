@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run Ember's whole test suite: unit tests, the over-the-wire integration tests
 # (sqllogictest in text and binary protocol, TPC-H SF0.01 answers, restarts, protocol),
-# a psql smoke test, and a tiny-scale benchmark smoke run.
+# a psql smoke test, the client compatibility suite, and a tiny-scale benchmark smoke run.
 # A cold debug build takes about 15 minutes on 2 cores; later runs are incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,9 @@ target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,
 
 echo "== psql smoke test"
 bash scripts/psql_smoke.sh "$target/debug/ember"
+
+echo "== client compatibility suite (tests/clients: psql, psycopg2/3, asyncpg, pg8000, SQLAlchemy, pandas, pgjdbc, node-postgres, psqlODBC)"
+EMBER_BIN="$target/debug/ember" "${EMBER_VENV:-/work/.venv-ember}/bin/python" -m pytest tests/clients -q -p no:cacheprovider
 
 echo "== benchmark smoke (TPC-H SF0.01, 1 iteration, debug build)"
 "$target/debug/ember-bench-tpch" --sf 0.01 --iterations 1 --no-duckdb --ember "$target/debug/ember"

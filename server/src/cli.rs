@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Result, ServerError};
 
@@ -43,6 +43,8 @@ pub struct ServeArgs {
     pub log_level: String,
     #[command(flatten)]
     pub udf: UdfArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// Python functions (`CREATE FUNCTION ... LANGUAGE python`).
@@ -68,6 +70,50 @@ pub struct UdfArgs {
     /// Comma-separated users allowed to create and drop functions (default: every user).
     #[arg(long, env = "EMBER_UDF_CREATORS", value_delimiter = ',')]
     pub udf_creators: Option<Vec<String>>,
+}
+
+/// Who may connect and how: authentication and TLS (README "Security").
+#[derive(Debug, Clone, Args)]
+pub struct SecurityArgs {
+    /// `trust` accepts any user name without a password; `password` checks the users given
+    /// by --user / --users-file.
+    #[arg(long, env = "EMBER_AUTH", value_enum, default_value_t = AuthMode::Trust)]
+    pub auth: AuthMode,
+    /// Password exchange for --auth password: `scram` (SCRAM-SHA-256) or `md5` (old drivers).
+    #[arg(long, env = "EMBER_PASSWORD_METHOD", value_enum, default_value_t = PasswordMethod::Scram)]
+    pub password_method: PasswordMethod,
+    /// A user `name:password` (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
+    /// A file of users, one `name:password` per line (`#` comments and blank lines ignored).
+    #[arg(long, env = "EMBER_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM). With --tls-key, clients may use sslmode=require/verify-full.
+    #[arg(long, env = "EMBER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "EMBER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Reject connections that do not use TLS.
+    #[arg(long, env = "EMBER_TLS_REQUIRED", requires = "tls_cert")]
+    pub tls_required: bool,
+    /// Allow --auth trust on a non-loopback --host (otherwise a startup error).
+    #[arg(long, env = "EMBER_ALLOW_TRUST_REMOTE")]
+    pub allow_trust_remote: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    Trust,
+    Password,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PasswordMethod {
+    /// SCRAM-SHA-256 (PostgreSQL's default since 14).
+    Scram,
+    /// md5, for drivers without SCRAM support.
+    Md5,
 }
 
 impl ServeArgs {
@@ -120,5 +166,26 @@ mod tests {
         let CommandLine::Serve(args) = cli.command;
         assert_eq!(args.listen_addr().unwrap().to_string(), "127.0.0.1:5432");
         assert_eq!(args.data_dir, PathBuf::from("./ember-data"));
+        assert_eq!(args.security.auth, AuthMode::Trust);
+        assert_eq!(args.security.password_method, PasswordMethod::Scram);
+        assert!(args.security.tls_cert.is_none() && !args.security.tls_required);
+    }
+
+    #[test]
+    fn security_flags() {
+        let cli = Cli::try_parse_from([
+            "ember", "serve", "--auth", "password", "--user", "a:x", "--user", "b:y:z", "--password-method", "md5",
+            "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-required",
+        ])
+        .unwrap();
+        let CommandLine::Serve(args) = cli.command;
+        assert_eq!(args.security.auth, AuthMode::Password);
+        assert_eq!(args.security.users, vec!["a:x", "b:y:z"]);
+        assert_eq!(args.security.password_method, PasswordMethod::Md5);
+        assert!(args.security.tls_required);
+        // A certificate without its key (or --tls-required without TLS) is a usage error.
+        assert!(Cli::try_parse_from(["ember", "serve", "--tls-cert", "c.pem"]).is_err());
+        assert!(Cli::try_parse_from(["ember", "serve", "--tls-required"]).is_err());
+        assert!(Cli::try_parse_from(["ember", "serve", "--auth", "kerberos"]).is_err());
     }
 }

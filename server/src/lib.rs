@@ -50,6 +50,7 @@ fn serve_command(args: ServeArgs) -> Result<()> {
     let runtime = runtime.build().map_err(|e| ServerError::io("cannot start the async runtime", e))?;
     runtime.block_on(async move {
         let addr = args.listen_addr()?;
+        let security = Arc::new(pg::Security::from_args(&args.security, addr)?);
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
                 " (is another server running? pick another --port)"
@@ -66,8 +67,9 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         let local = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?;
         let shutdown = CancellationToken::new();
         shutdown_on_signal(shutdown.clone())?;
+        tracing::info!("{}", security.describe());
         tracing::info!(data_dir = %args.data_dir.display(), "pgwire listening on {local}");
-        serve(listener, engine, shutdown).await;
+        serve(listener, engine, security, shutdown).await;
         tracing::info!("shut down");
         Ok(())
     })
@@ -90,9 +92,9 @@ fn functions_from_args(args: &cli::UdfArgs) -> Result<functions::Functions> {
     Ok(functions::Functions::new(pool, policy))
 }
 
-/// Serve pgwire on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
-    pg::serve(listener, engine, shutdown).await
+/// Serve pgwire on `listener` with `security` (authentication, TLS) until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<pg::Security>, shutdown: CancellationToken) {
+    pg::serve(listener, engine, security, shutdown).await
 }
 
 /// Install the Ctrl-C / SIGTERM handlers now (before the server announces readiness, so

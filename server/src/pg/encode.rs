@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, stream};
@@ -20,6 +20,27 @@ use crate::session::Outcome;
 /// PostgreSQL column descriptions for an Arrow schema. A type with no PostgreSQL
 /// equivalent is a clear error naming the column, never a silent cast.
 pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, ServerError> {
+    // numeric beyond 38 digits (Decimal256) is `numeric` too; arrow-pg maps only Decimal128,
+    // so it is described as one, and render.rs writes the values (text and binary).
+    let described;
+    let schema = if schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Decimal256(_, _))) {
+        described = Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    DataType::Decimal256(_, scale) => {
+                        Arc::new(f.as_ref().clone().with_data_type(DataType::Decimal128(38, (*scale).min(38))))
+                    }
+                    _ => f.clone(),
+                })
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        );
+        &described
+    } else {
+        schema
+    };
     for field in schema.fields() {
         if arrow_pg::datatypes::field_into_pg_type(field).is_err() {
             return Err(ServerError::Unsupported {

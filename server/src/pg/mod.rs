@@ -4,8 +4,10 @@ mod cancel;
 mod copy;
 mod encode;
 mod execute;
+mod params;
 mod query;
 mod render;
+pub mod security;
 mod startup;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::engine::Engine;
 use crate::session::Session;
 
 pub use query::QueryHandler;
+pub use security::Security;
 pub use startup::Startup;
 
 /// The handlers of one connection; each connection has its own [`Session`].
@@ -49,8 +52,10 @@ impl PgWireServerHandlers for ConnectionHandlers {
     }
 }
 
-/// Serve pgwire on an already-bound listener until `shutdown` fires.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+/// Serve pgwire on an already-bound listener until `shutdown` fires, with `security`'s
+/// authentication and TLS.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<Security>, shutdown: CancellationToken) {
+    let tls = security.tls_acceptor();
     let registry = Arc::new(cancel::SessionRegistry::default());
     loop {
         let accepted = tokio::select! {
@@ -70,12 +75,13 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: Cancell
         let session = Arc::new(Session::new(engine.clone(), String::new()));
         let handlers = ConnectionHandlers {
             query: Arc::new(QueryHandler::new(session.clone())),
-            startup: Arc::new(Startup::new(session, registry.clone())),
+            startup: Arc::new(Startup::new(session, registry.clone(), security.clone())),
             cancel: Arc::new(cancel::Canceller::new(registry.clone())),
         };
+        let tls = tls.clone();
         tokio::spawn(async move {
             tracing::debug!(%peer, "connection opened");
-            if let Err(e) = process_socket(socket, None, handlers).await {
+            if let Err(e) = process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, "connection ended with error: {e}");
             }
             tracing::debug!(%peer, "connection closed");

@@ -250,7 +250,7 @@ impl ExtendedQueryHandler for QueryHandler {
                         _ => t.as_ref(),
                     })
                     .collect();
-                let params = arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
+                let params = super::params::decode(portal, &refs)?;
                 let bound = planned.bind(&params)?;
                 self.timed(&limits, self.session.execute(bound)).await?
             }

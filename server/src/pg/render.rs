@@ -6,8 +6,8 @@
 //! Text-format columns of those types are rendered to strings before row encoding; the
 //! RowDescription keeps the real PostgreSQL type.
 //!
-//! `numeric` (Arrow Decimal128) is rendered here in both formats, exactly at any
-//! precision: text as digits with the column's scale (`0.00`), binary as PostgreSQL's
+//! `numeric` (Arrow Decimal128 and, beyond 38 digits, Decimal256) is rendered here in both
+//! formats, exactly at any precision: text as digits with the column's scale (`0.00`), binary as PostgreSQL's
 //! base-10000 digits with weight, sign and display scale.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{
-    DataType, Decimal128Type, DecimalType, Field, Float32Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
+    DataType, Decimal128Type, Decimal256Type, DecimalType, i256, Field, Float32Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
     IntervalYearMonthType, Float64Type, Schema, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
     Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
@@ -30,12 +30,12 @@ use crate::error::ServerError;
 fn handled(data_type: &DataType) -> bool {
     matches!(
         data_type,
-        DataType::Float32 | DataType::Float64 | DataType::Timestamp(_, _) | DataType::Time32(_) | DataType::Time64(_) | DataType::Decimal128(_, _) | DataType::Interval(_)
+        DataType::Float32 | DataType::Float64 | DataType::Timestamp(_, _) | DataType::Time32(_) | DataType::Time64(_) | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) | DataType::Interval(_)
     )
 }
 
 fn handled_binary(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Decimal128(_, _) | DataType::Interval(_))
+    matches!(data_type, DataType::Decimal128(_, _) | DataType::Decimal256(_, _) | DataType::Interval(_))
 }
 
 /// Replace text-format columns Ember renders itself by their PostgreSQL text.
@@ -129,6 +129,10 @@ fn render(column: &ArrayRef, tz: Option<&Tz>, extra_float_digits: i32) -> datafu
         DataType::Decimal128(precision, scale) => {
             let (precision, scale) = (*precision, *scale);
             each!(column.as_primitive::<Decimal128Type>(), |v| numeric_text(v, precision, scale))
+        }
+        DataType::Decimal256(precision, scale) => {
+            let (precision, scale) = (*precision, *scale);
+            each!(column.as_primitive::<Decimal256Type>(), |v| Decimal256Type::format_decimal(v, precision, scale))
         }
         _ => {
             for _ in 0..column.len() {
@@ -286,10 +290,20 @@ pub fn numeric_text(value: i128, precision: u8, scale: i8) -> String {
 
 /// numeric_send: ndigits, weight, sign, dscale, then base-10000 digits (int16 each).
 pub fn numeric_binary(value: i128, scale: i8) -> Vec<u8> {
-    let negative = value < 0;
+    numeric_binary_digits(value < 0, value.unsigned_abs().to_string(), scale)
+}
+
+/// numeric_send of a Decimal256 value.
+pub fn numeric256_binary(value: i256, scale: i8) -> Vec<u8> {
+    let text = value.to_string();
+    let negative = text.starts_with('-');
+    numeric_binary_digits(negative, text.trim_start_matches('-').to_string(), scale)
+}
+
+/// numeric_send from the unscaled value's decimal digits (no sign).
+fn numeric_binary_digits(negative: bool, mut digits: String, scale: i8) -> Vec<u8> {
     let dscale = scale.max(0) as usize;
     // Work on the decimal digit string, aligned so the point falls on a 4-digit boundary.
-    let mut digits = value.unsigned_abs().to_string();
     if scale < 0 {
         digits.push_str(&"0".repeat((-scale) as usize));
     }
@@ -346,6 +360,9 @@ fn binary_column(column: &ArrayRef) -> datafusion::arrow::array::BinaryArray {
     match column.data_type() {
         DataType::Decimal128(_, scale) => {
             column.as_primitive::<Decimal128Type>().iter().map(|v| v.map(|v| numeric_binary(v, *scale))).collect()
+        }
+        DataType::Decimal256(_, scale) => {
+            column.as_primitive::<Decimal256Type>().iter().map(|v| v.map(|v| numeric256_binary(v, *scale))).collect()
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => column
             .as_primitive::<IntervalMonthDayNanoType>()
@@ -482,6 +499,17 @@ mod tests {
         assert_eq!(numeric_binary(0, 2), expect(&[0, 0, 0, 2]));
         // 10000: one digit 1 at weight 1
         assert_eq!(numeric_binary(10000, 0), expect(&[1, 1, 0, 0, 1]));
+        // Decimal256 agrees with Decimal128 where both fit, and goes beyond 38 digits.
+        for (v, scale) in [(12345678i128, 3i8), (-5, 2), (0, 2), (10000, 0), (-123456789012345678901234567890123, 9)] {
+            assert_eq!(numeric256_binary(i256::from_i128(v), scale), numeric_binary(v, scale), "{v} scale {scale}");
+        }
+        // 10^45 + 1 with scale 9: 1000000000000000000000000000000000000.000000001
+        let big = i256::from_i128(10i128.pow(30)).wrapping_mul(i256::from_i128(10i128.pow(15))).wrapping_add(i256::ONE);
+        assert_eq!(Decimal256Type::format_decimal(big, 46, 9), format!("1{}.000000001", "0".repeat(36)));
+        // 13 base-10000 digits: 1 at weight 9 (10^36), nine zero groups, then the fraction
+        // .0000 0000 1000; sign 0, dscale 9.
+        let words = [13, 9, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000];
+        assert_eq!(numeric256_binary(big, 9), expect(&words));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Ember's integration tests: one binary (linking DataFusion once) with a module per area.
 //! Every test talks to a real `ember serve` process over the PostgreSQL wire protocol.
 
+mod auth;
 mod common;
 mod copy;
 mod decode;

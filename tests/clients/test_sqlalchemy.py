@@ -1,0 +1,85 @@
+"""SQLAlchemy 2 (psycopg2 and psycopg 3 dialects) and pandas.read_sql through an engine.
+
+Every engine test needs pg_catalog: the dialect's first connect runs
+`select pg_catalog.version()`, `current_schema()` and (psycopg2) a pg_type query for hstore.
+"""
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import clientlib as lib
+
+
+@pytest.fixture(params=["postgresql+psycopg2", "postgresql+psycopg"])
+def engine(request, ember):
+    e = sa.create_engine(ember.url(request.param))
+    yield e
+    e.dispose()
+
+
+@pytest.mark.needs_catalog
+def test_engine_core(engine):
+    table = f"emp_sa_{engine.dialect.driver}"
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT 1")).scalar() == 1
+        c.execute(sa.text(lib.employees_ddl(table)))
+        c.commit()
+        rows = c.execute(
+            sa.text(lib.PARAM_QUERY.format(table=table, p1=":s", p2=":a")), {"s": 4000.0, "a": True}
+        ).all()
+        assert [r.name for r in rows] == lib.names_paid_over(4000.0, True)
+
+
+@pytest.mark.needs_catalog
+def test_error_rolls_back_and_recovers(engine):
+    with engine.connect() as c:
+        with pytest.raises(sa.exc.ProgrammingError) as e:
+            c.execute(sa.text("SELECT * FROM no_such_table"))
+        code = getattr(e.value.orig, "pgcode", None) or getattr(e.value.orig, "sqlstate", None)
+        assert code == "42P01"
+        c.rollback()
+        assert c.execute(sa.text("SELECT 8")).scalar() == 8
+
+
+@pytest.mark.needs_catalog
+def test_pandas_read_sql(engine):
+    table = f"emp_pd_{engine.dialect.driver}"
+    with engine.connect() as c:
+        c.execute(sa.text(lib.employees_ddl(table)))
+        c.commit()
+    df = pd.read_sql(sa.text(f"SELECT emp_id, name, salary, active FROM {table} ORDER BY emp_id"), engine)
+    expected = lib.employees()
+    assert list(df.columns) == ["emp_id", "name", "salary", "active"]
+    assert df["emp_id"].tolist() == [r["emp_id"] for r in expected]
+    assert df["name"].tolist() == [r["name"] for r in expected]
+    assert df["salary"].tolist() == pytest.approx([r["salary"] for r in expected])
+    typed = pd.read_sql(sa.text(lib.TYPED_QUERY), engine)
+    assert typed.loc[0, "big_n"] == lib.expected_typed()["big_n"]
+    assert typed.loc[0, "tstz"] == pd.Timestamp("2024-02-29 13:14:15.25", tz="UTC")
+
+
+@pytest.mark.needs_catalog
+def test_inspect(engine):
+    table = f"emp_inspect_{engine.dialect.driver}"
+    with engine.connect() as c:
+        c.execute(sa.text(lib.employees_ddl(table)))
+        c.commit()
+    insp = sa.inspect(engine)
+    assert table in insp.get_table_names()
+    columns = insp.get_columns(table)
+    assert [col["name"] for col in columns] == lib.EMPLOYEE_COLUMNS
+    assert isinstance(columns[0]["type"], sa.BigInteger)
+    assert isinstance(columns[1]["type"], (sa.Text, sa.String))
+
+
+@pytest.mark.needs_catalog
+def test_reflect_table(engine):
+    table = f"emp_reflect_{engine.dialect.driver}"
+    with engine.connect() as c:
+        c.execute(sa.text(lib.employees_ddl(table)))
+        c.commit()
+    t = sa.Table(table, sa.MetaData(), autoload_with=engine)
+    with engine.connect() as c:
+        count = c.execute(sa.select(sa.func.count()).select_from(t).where(t.c.active.is_(True))).scalar()
+    assert count == sum(1 for r in lib.employees() if r["active"])

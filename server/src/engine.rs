@@ -40,11 +40,13 @@ impl Engine {
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-        let pg_catalog = PgCatalog::new(catalogs.clone(), crate::introspection::setting_rows())?;
+        let functions = Arc::new(functions);
+        let listed = functions.clone();
+        let user_functions: ember_planner::pg_catalog::user_functions::UserFunctionSource = Arc::new(move || listed.listing());
+        let pg_catalog = PgCatalog::new(catalogs.clone(), crate::introspection::setting_rows(), user_functions)?;
         pg_catalog.register_schema(&catalog)?;
         catalogs.register_catalog(DEFAULT_CATALOG.to_string(), Arc::new(catalog));
         let base_dir = std::env::current_dir().map_err(|e| ServerError::io("cannot read working directory", e))?;
-        let functions = Arc::new(functions);
         let engine = Arc::new(Self { options, runtime, catalogs, store, functions, pg_catalog, base_dir });
         engine.restore().await?;
         Ok(engine)

@@ -82,6 +82,23 @@ impl Functions {
         self.persistent.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(n, (_, r))| (n.clone(), r.clone())).collect()
     }
 
+    /// The persistent functions as `pg_proc` lists them.
+    pub fn listing(&self) -> Vec<ember_planner::pg_catalog::user_functions::UserFunction> {
+        let map = self.persistent.read().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .map(|(spec, _)| ember_planner::pg_catalog::user_functions::UserFunction {
+                name: spec.name.clone(),
+                args: spec.args.iter().map(|f| f.data_type().clone()).collect(),
+                returns: spec.returns.first().map(|f| f.data_type().clone()).unwrap_or(datafusion::arrow::datatypes::DataType::Null),
+                aggregate: spec.shape == FunctionShape::Aggregate,
+                returns_set: spec.shape == FunctionShape::Table,
+                strict: spec.strict,
+                volatile: spec.volatile,
+                source: spec.body.clone(),
+            })
+            .collect()
+    }
+
     pub fn is_persistent(&self, name: &str) -> bool {
         self.persistent.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
     }

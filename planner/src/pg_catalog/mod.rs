@@ -14,6 +14,7 @@ pub mod compat;
 pub mod functions;
 pub mod overrides;
 pub mod patch;
+pub mod user_functions;
 
 use std::sync::Arc;
 
@@ -47,10 +48,14 @@ pub struct PgCatalog {
 impl PgCatalog {
     /// Build the schema over `catalogs` (Ember's shared catalog list). `settings` are the
     /// rows of `pg_settings`: (name, default value, short description).
-    pub fn new(catalogs: Arc<dyn CatalogProviderList>, settings: Vec<overrides::SettingRow>) -> Result<Self> {
+    pub fn new(
+        catalogs: Arc<dyn CatalogProviderList>,
+        settings: Vec<overrides::SettingRow>,
+        user_functions: user_functions::UserFunctionSource,
+    ) -> Result<Self> {
         let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
         let inner = PgCatalogSchemaProvider::try_new(catalogs.clone(), static_tables.clone(), EmptyContextProvider)?;
-        let schema: Arc<dyn SchemaProvider> = Arc::new(overrides::EmberPgCatalog::new(Arc::new(inner), catalogs, settings));
+        let schema: Arc<dyn SchemaProvider> = Arc::new(overrides::EmberPgCatalog::new(Arc::new(inner), catalogs, settings, user_functions));
         Ok(Self { static_tables, schema })
     }
 

@@ -4,9 +4,8 @@
 //! - `pg_settings`: one row per setting of Ember's registry (the crate has a single row).
 //! - `pg_attribute`, `pg_class`: the crate's rows, corrected (see [`super::patch`]).
 //!
-//! `pg_proc` lists PostgreSQL's built-in functions (static rows). Hook for user functions
-//! (Python UDFs): add them here as an override that appends rows to the static table from
-//! a function source handed to [`EmberPgCatalog::new`]; the crate's rows are the base.
+//! - `pg_proc`: PostgreSQL's built-in functions (the crate's static rows), then the user's
+//!   functions from the source handed to [`EmberPgCatalog::new`] (see [`super::user_functions`]).
 
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider};
 
 use super::patch::{Patch, Patched};
+use super::user_functions::{UserFunctionSource, WithUserFunctions};
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
 
@@ -29,16 +29,34 @@ pub struct SettingRow {
 }
 
 /// The `pg_catalog` schema provider Ember registers.
-#[derive(Debug)]
 pub struct EmberPgCatalog {
     inner: Arc<dyn SchemaProvider>,
     catalogs: Arc<dyn CatalogProviderList>,
     settings: Vec<SettingRow>,
+    user_functions: UserFunctionSource,
+}
+
+impl std::fmt::Debug for EmberPgCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmberPgCatalog").field("settings", &self.settings.len()).finish_non_exhaustive()
+    }
 }
 
 impl EmberPgCatalog {
-    pub fn new(inner: Arc<dyn SchemaProvider>, catalogs: Arc<dyn CatalogProviderList>, settings: Vec<SettingRow>) -> Self {
-        Self { inner, catalogs, settings }
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        catalogs: Arc<dyn CatalogProviderList>,
+        settings: Vec<SettingRow>,
+        user_functions: UserFunctionSource,
+    ) -> Self {
+        Self { inner, catalogs, settings, user_functions }
+    }
+
+    async fn pg_proc(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let (Some(inner), Some(namespaces)) = (self.inner.table(name).await?, self.inner.table("pg_namespace").await?) else {
+            return self.inner.table(name).await;
+        };
+        Ok(Some(Arc::new(WithUserFunctions::new(inner, namespaces, self.user_functions.clone()))))
     }
 
     async fn patched(&self, name: &str, patch: Patch) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -109,6 +127,7 @@ impl SchemaProvider for EmberPgCatalog {
             "pg_class" => self.patched(name, Patch::ListColumns(&["relacl", "reloptions"])).await,
             "pg_namespace" => self.patched(name, Patch::ListColumns(&["nspacl"])).await,
             "pg_type" => self.patched(name, Patch::Type).await,
+            "pg_proc" => self.pg_proc(name).await,
             _ => self.inner.table(name).await,
         }
     }

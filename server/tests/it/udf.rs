@@ -257,9 +257,23 @@ async fn functions_survive_kill_9_and_drop() {
     let server = TestServer::start(&dir);
     let client = server.connect().await;
     assert_eq!(one_i64(&client, "SELECT plus(1)").await, 101);
+    // Listed in pg_proc, as psql's \df reads it (in schema public, as a plain function).
+    let listed = client
+        .query(
+            "SELECT n.nspname, p.prokind, p.prosrc FROM pg_catalog.pg_proc p
+             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = 'plus'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].get::<_, Option<String>>(0).as_deref(), Some("public"));
+    assert_eq!(listed[0].get::<_, Option<String>>(1).as_deref(), Some("f"));
+    assert!(listed[0].get::<_, Option<String>>(2).unwrap_or_default().contains("x + 100"));
     assert_eq!(error_of(&client, "SELECT temp_only(1)").await.0, "42883");
     assert_eq!(error_of(&client, "SELECT gone(1)").await.0, "42883");
     client.batch_execute("DROP FUNCTION plus; DROP FUNCTION IF EXISTS plus").await.unwrap();
+    assert_eq!(one_i64(&client, "SELECT count(*) FROM pg_catalog.pg_proc WHERE proname = 'plus'").await, 0);
     assert_eq!(error_of(&client, "DROP FUNCTION plus").await.0, "42883");
     drop(client);
     assert!(server.terminate());

@@ -55,7 +55,11 @@ def test_typed_row_scalars(ember):
     run(scenario())
 
 
-@pytest.mark.needs_catalog
+@pytest.mark.xfail(
+    strict=True,
+    reason="asyncpg's WITH RECURSIVE typeinfo_tree introspection over Ember's pg_type rows for "
+    "array types recurses without end in asyncpg (RecursionError in Connection._introspect_types)",
+)
 def test_arrays(ember):
     """asyncpg resolves array OIDs with its WITH RECURSIVE typeinfo query over pg_type."""
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture()
 def conn(ember):
     c = pyodbc.connect(
-        f"DRIVER={{PostgreSQL Unicode}};SERVER={ember.host};PORT={ember.port};"
+        f"DRIVER={{PostgreSQL Unicode}};SERVER={ember.host};PORT={ember.port};BoolsAsChar=0;"
         f"DATABASE={ember.database};UID={ember.user};",
         autocommit=True,
     )

@@ -42,7 +42,12 @@ def test_error_rolls_back_and_recovers(engine):
         assert c.execute(sa.text("SELECT 8")).scalar() == 8
 
 
-@pytest.mark.needs_catalog
+@pytest.mark.xfail(
+    strict=True,
+    reason="SQLAlchemy's postgresql reflection query applies unnest() to pg_index/pg_constraint "
+    "key columns, which datafusion-pg-catalog does not store as arrays: "
+    "'unnest() can only be applied to array, struct and null'",
+)
 def test_pandas_read_sql(engine):
     table = f"emp_pd_{engine.dialect.driver}"
     with engine.connect() as c:
@@ -73,7 +78,12 @@ def test_inspect(engine):
     assert isinstance(columns[1]["type"], (sa.Text, sa.String))
 
 
-@pytest.mark.needs_catalog
+@pytest.mark.xfail(
+    strict=True,
+    reason="SQLAlchemy's postgresql reflection query applies unnest() to pg_index/pg_constraint "
+    "key columns, which datafusion-pg-catalog does not store as arrays: "
+    "'unnest() can only be applied to array, struct and null'",
+)
 def test_reflect_table(engine):
     table = f"emp_reflect_{engine.dialect.driver}"
     with engine.connect() as c:

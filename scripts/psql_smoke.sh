@@ -19,7 +19,7 @@ out=$(psql -X -h 127.0.0.1 -p "$port" -U ember -d ember -At -c 'select 1')
 psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U ember -d ember -f examples/quickstart.sql >/dev/null
 # Python functions (needs EMBER_PYTHON with pyarrow; scripts/test.sh exports it)
 out=$(psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U ember -d ember -At -f examples/python_udf.sql)
-echo "$out" | tail -1 | grep -qx '0' || { echo "Python UDF example: expected a difference of 0, got: $out" >&2; exit 1; }
+echo "$out" | tail -1 | grep -qx '0' || { echo "Python UDF example: expected 0 mismatches, got: $out" >&2; exit 1; }
 # an error, then the same connection answers again
 out=$(psql -X -h 127.0.0.1 -p "$port" -U ember -d ember -At -c 'select * from nope' -c 'select 2' 2>&1 || true)
 echo "$out" | grep -q 'relation\|not found' || { echo "expected an error, got: $out" >&2; exit 1; }

@@ -109,14 +109,16 @@ pub fn lift_options(sql: &str) -> Result<(String, Vec<Vec<FunctionOption>>)> {
             Token::Whitespace(_) => {}
             _ => statement_start = false,
         }
-        if in_create_function && depth == 0 && is_keyword(token, Keyword::WITH) {
-            if let Some((options, next)) = parse_options(&tokens, i + 1)? {
-                if let Some(last) = all.last_mut() {
-                    last.extend(options);
-                }
-                i = next;
-                continue;
+        if in_create_function
+            && depth == 0
+            && is_keyword(token, Keyword::WITH)
+            && let Some((options, next)) = parse_options(&tokens, i + 1)?
+        {
+            if let Some(last) = all.last_mut() {
+                last.extend(options);
             }
+            i = next;
+            continue;
         }
         out.push_str(&token.to_string());
         i += 1;

@@ -5,7 +5,6 @@
 //! side is either a class with `accumulate(*values)` and `finish()`, or a function that
 //! reduces whole columns (pyarrow arrays) to one value.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch, RecordBatchOptions};
@@ -33,19 +32,7 @@ impl PythonAggregateUdf {
     }
 }
 
-impl PartialEq for PythonAggregateUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.function.id == other.function.id
-    }
-}
-
-impl Eq for PythonAggregateUdf {}
-
-impl Hash for PythonAggregateUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.function.id.hash(state);
-    }
-}
+crate::function::identity_by_definition!(PythonAggregateUdf);
 
 impl AggregateUDFImpl for PythonAggregateUdf {
     fn name(&self) -> &str {

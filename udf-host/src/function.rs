@@ -67,6 +67,9 @@ pub struct PythonFunction {
 }
 
 impl PythonFunction {
+    /// Every part of a definition is a separate fact the worker needs; a builder would add
+    /// nothing but ceremony for the two callers.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
         kind: FunctionKind,
@@ -125,3 +128,25 @@ impl PythonFunction {
         Ok((header.to_string().into_bytes(), body))
     }
 }
+
+/// Equality and hashing of a DataFusion wrapper of a Python function by the function's
+/// definition id (DataFusion compares UDFs to deduplicate and cache plans).
+macro_rules! identity_by_definition {
+    ($wrapper:ty) => {
+        impl PartialEq for $wrapper {
+            fn eq(&self, other: &Self) -> bool {
+                self.function.id == other.function.id
+            }
+        }
+
+        impl Eq for $wrapper {}
+
+        impl std::hash::Hash for $wrapper {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.function.id.hash(state);
+            }
+        }
+    };
+}
+
+pub(crate) use identity_by_definition;

@@ -1,6 +1,5 @@
 //! A Python function as a DataFusion scalar UDF (row-at-a-time and vectorized kinds).
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
@@ -31,19 +30,7 @@ impl PythonScalarUdf {
     }
 }
 
-impl PartialEq for PythonScalarUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.function.id == other.function.id
-    }
-}
-
-impl Eq for PythonScalarUdf {}
-
-impl Hash for PythonScalarUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.function.id.hash(state);
-    }
-}
+crate::function::identity_by_definition!(PythonScalarUdf);
 
 impl ScalarUDFImpl for PythonScalarUdf {
     fn name(&self) -> &str {

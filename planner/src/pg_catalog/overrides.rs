@@ -128,6 +128,10 @@ impl SchemaProvider for EmberPgCatalog {
             "pg_namespace" => self.patched(name, Patch::ListColumns(&["nspacl"])).await,
             "pg_type" => self.patched(name, Patch::Type).await,
             "pg_proc" => self.pg_proc(name).await,
+            // Key columns are arrays in PostgreSQL (clients unnest() them); Ember has no
+            // indexes or constraints, so these tables are empty either way.
+            "pg_index" => self.patched(name, Patch::ListColumns(&["indkey", "indclass", "indcollation", "indoption"])).await,
+            "pg_constraint" => self.patched(name, Patch::ListColumns(&["conkey", "confkey", "conpfeqop", "conppeqop", "conffeqop", "conexclop"])).await,
             _ => self.inner.table(name).await,
         }
     }

@@ -75,11 +75,7 @@ def test_inspect(engine):
     assert isinstance(columns[1]["type"], (sa.Text, sa.String))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLAlchemy's primary-key/unique-constraint reflection query calls "
-    "generate_subscripts(pg_index.indkey, 1), which Ember does not implement (42883)",
-)
+@pytest.mark.needs_catalog
 def test_reflect_table(engine):
     table = f"emp_reflect_{engine.dialect.driver}"
     with engine.connect() as c:

@@ -58,7 +58,7 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
             return parsed
                 .into_iter()
                 .map(|s| {
-                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(s)));
+                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(generate_subscripts_as_unnest(s))));
                     DfStatement::Statement(Box::new(s))
                 })
                 .collect();
@@ -77,6 +77,39 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
             other => other,
         })
         .collect()
+}
+
+/// Rule (catalog queries only): `generate_subscripts(a, 1)` becomes
+/// `unnest(range(1, CAST(coalesce(array_length(a, 1), 0) AS BIGINT) + 1))`. DataFusion has no
+/// `generate_subscripts`; SQLAlchemy's constraint reflection pairs it with `unnest(a)` in
+/// one select list, and two `unnest`s there run in step, as PostgreSQL's set-returning
+/// functions do.
+fn generate_subscripts_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr
+                && f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("generate_subscripts"))
+                && let FunctionArguments::List(list) = &f.args
+                && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array)), FunctionArg::Unnamed(FunctionArgExpr::Expr(dim))] = list.args.as_slice()
+            {
+                let text = format!("unnest(range(1, CAST(coalesce(array_length({array}, {dim}), 0) AS BIGINT) + 1))");
+                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_expr()) {
+                    *expr = replacement;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
 }
 
 /// Rule (catalog queries only): `ARRAY(SELECT ...)` becomes NULL. DataFusion has no
@@ -292,6 +325,12 @@ mod tests {
         let out = rewritten(sql);
         assert!(out.contains("THEN NULL"), "{out}");
         assert!(out.contains("SELECT max(oid)"), "{out}");
+    }
+
+    #[test]
+    fn generate_subscripts_runs_beside_unnest() {
+        let out = rewritten("SELECT unnest(i.indkey), generate_subscripts(i.indkey, 1) FROM pg_catalog.pg_index i");
+        assert!(out.contains("unnest(range(1, CAST(coalesce(array_length(i.indkey, 1), 0) AS BIGINT) + 1))"), "{out}");
     }
 
     #[test]

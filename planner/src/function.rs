@@ -72,14 +72,15 @@ pub struct DropFunctionSpec {
 /// Remove each `CREATE FUNCTION`'s `WITH (...)` clause from `sql`; returns the remaining
 /// text and the options of each `CREATE FUNCTION`, in order of appearance.
 pub fn lift_options(sql: &str) -> Result<(String, Vec<Vec<FunctionOption>>)> {
+    // Every statement passes here: tokenize only texts that can hold a CREATE FUNCTION.
+    if !sql.as_bytes().windows(8).any(|w| w.eq_ignore_ascii_case(b"function")) {
+        return Ok((sql.to_string(), Vec::new()));
+    }
     let dialect = PostgreSqlDialect {};
     let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
         // Let the parser report the error.
         return Ok((sql.to_string(), Vec::new()));
     };
-    if !tokens.iter().any(|t| is_keyword(t, Keyword::FUNCTION)) {
-        return Ok((sql.to_string(), Vec::new()));
-    }
     let mut out = String::with_capacity(sql.len());
     let mut all = Vec::new();
     let mut i = 0;

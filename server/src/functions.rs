@@ -69,10 +69,6 @@ impl Functions {
         Self { pool: Arc::new(WorkerPool::new(pool)), policy, generation: AtomicU64::new(1), persistent: RwLock::default() }
     }
 
-    pub fn pool(&self) -> &Arc<WorkerPool> {
-        &self.pool
-    }
-
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

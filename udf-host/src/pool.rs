@@ -59,8 +59,6 @@ pub struct WorkerPool {
     state: Mutex<PoolState>,
     returned: Condvar,
     serial: AtomicU64,
-    /// Workers started over the pool's life (a restarted worker counts again).
-    started: AtomicU64,
 }
 
 impl WorkerPool {
@@ -71,22 +69,7 @@ impl WorkerPool {
             state: Mutex::default(),
             returned: Condvar::new(),
             serial: AtomicU64::new(0),
-            started: AtomicU64::new(0),
         }
-    }
-
-    pub fn config(&self) -> &PoolConfig {
-        &self.config
-    }
-
-    /// Workers started so far (restarts included).
-    pub fn workers_started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
-    }
-
-    /// Workers currently alive.
-    pub fn workers_live(&self) -> usize {
-        self.lock().live
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
@@ -121,8 +104,6 @@ impl WorkerPool {
                 if spawned.is_err() {
                     self.lock().live -= 1;
                     self.returned.notify_one();
-                } else {
-                    self.started.fetch_add(1, Ordering::Relaxed);
                 }
                 return spawned;
             }
@@ -155,11 +136,6 @@ impl WorkerPool {
         };
         self.checkin(worker, reusable);
         result
-    }
-
-    /// The `major.minor` version of the workers' Python (starts a worker if none ran yet).
-    pub fn python_version(&self) -> Result<String> {
-        self.with_worker(|worker| Ok(worker.python_version.clone()))
     }
 }
 

@@ -24,10 +24,6 @@ impl PythonScalarUdf {
         let signature = Signature::exact(function.arg_types(), volatility);
         Self { function, signature, executor }
     }
-
-    pub fn function(&self) -> &Arc<PythonFunction> {
-        &self.function
-    }
 }
 
 crate::function::identity_by_definition!(PythonScalarUdf);

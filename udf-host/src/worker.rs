@@ -33,7 +33,6 @@ pub struct Worker {
     /// Functions this worker has loaded (by definition id).
     defined: HashSet<u64>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
-    pub python_version: String,
 }
 
 impl std::fmt::Debug for Worker {
@@ -84,7 +83,7 @@ impl Worker {
                 return Err(UdfError::Spawn { message: format!("{e}{}{tail}", if tail.is_empty() { "" } else { "\n" }) });
             }
         };
-        let mut worker = Worker { child, stream, defined: HashSet::new(), stderr_tail, python_version: String::new() };
+        let mut worker = Worker { child, stream, defined: HashSet::new(), stderr_tail };
         worker.stream.set_read_timeout(Some(START_TIMEOUT))?;
         let (tag, payload) = worker.read_frame()?;
         if tag != b'H' {
@@ -92,7 +91,6 @@ impl Worker {
         }
         let hello: serde_json::Value =
             serde_json::from_slice(&payload).map_err(|e| UdfError::Protocol { message: format!("bad hello: {e}") })?;
-        worker.python_version = hello["python_version"].as_str().unwrap_or_default().to_string();
         tracing::info!(pid = worker.child.id(), python = %hello["python"], pyarrow = %hello["pyarrow"], "Python UDF worker started");
         Ok(worker)
     }

@@ -1,6 +1,7 @@
 """node-postgres (`pg` from npm, pinned in tests/clients/node/package-lock.json)."""
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -11,8 +12,9 @@ import clientlib as lib
 
 NODE_DIR = pathlib.Path(__file__).parent / "node"
 
+# Skipped on a developer machine without node; in CI (CI=true) a missing install fails.
 pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (NODE_DIR / "node_modules" / "pg").exists(),
+    not os.environ.get("CI") and (shutil.which("node") is None or not (NODE_DIR / "node_modules" / "pg").exists()),
     reason="needs node and `npm ci` in tests/clients/node (scripts/setup.sh does it)",
 )
 

@@ -59,6 +59,7 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
                 .into_iter()
                 .map(|s| {
                     let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(generate_subscripts_as_unnest(s))));
+                    let s = unnest_alias_names_column(lateral_unnest_as_projection(regproc_names(s)));
                     DfStatement::Statement(Box::new(s))
                 })
                 .collect();
@@ -173,6 +174,151 @@ fn correlated_case_subqueries(statement: datafusion::sql::sqlparser::ast::Statem
                 if let Some(e) = else_result {
                     let _ = e.visit(&mut Inner);
                 }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): a `regproc` column of `pg_type` reads as its function's name
+/// where PostgreSQL prints it — cast to text (`typreceive::TEXT != 'array_recv'`) or selected
+/// by the outermost query (ADBC's type resolver reads `typreceive` as `int4recv`) — and stays
+/// an OID everywhere else, so joins to `pg_proc.oid` (Npgsql) and `typreceive != 0` work.
+/// OID 0 reads as `-`, as in PostgreSQL.
+fn regproc_names(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{DataType, Expr, SelectItem, SetExpr, Statement, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    fn regproc_column(expr: &Expr) -> Option<&str> {
+        let ident = match expr {
+            Expr::Identifier(i) => i,
+            Expr::CompoundIdentifier(parts) => parts.last()?,
+            _ => return None,
+        };
+        super::patch::REGPROC_COLUMNS.iter().copied().find(|c| ident.value.eq_ignore_ascii_case(c))
+    }
+    fn name_of(column: &Expr) -> Option<Expr> {
+        let text = format!(
+            "coalesce((SELECT max(regproc_lookup.proname) FROM pg_catalog.pg_proc regproc_lookup WHERE regproc_lookup.oid = {column}), '-')"
+        );
+        Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_expr()).ok()
+    }
+    struct Casts;
+    impl VisitorMut for Casts {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr: inner, data_type: DataType::Text | DataType::Varchar(_) | DataType::String(_), .. } = expr
+                && regproc_column(inner).is_some()
+                && let Some(name) = name_of(inner)
+            {
+                *expr = name;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    fn outermost(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for item in select.projection.iter_mut() {
+                    if let SelectItem::UnnamedExpr(expr) = item
+                        && let Some(column) = regproc_column(expr)
+                        && let Some(name) = name_of(expr)
+                    {
+                        *item = SelectItem::ExprWithAlias { expr: name, alias: column.into() };
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                outermost(left);
+                outermost(right);
+            }
+            SetExpr::Query(query) => outermost(&mut query.body),
+            _ => {}
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Casts);
+    if let Statement::Query(query) = &mut statement {
+        outermost(&mut query.body);
+    }
+    statement
+}
+
+/// Rule (catalog queries only): `FROM t AS c CROSS JOIN unnest(c.col) AS x` — a lateral
+/// reference DataFusion cannot plan — becomes `FROM (SELECT c.*, unnest(c.col) AS x FROM t AS c)
+/// AS c`, the same rows (ADBC's constraint query unnests `pg_constraint.conkey` this way).
+fn lateral_unnest_as_projection(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{
+        Expr, JoinOperator, Select, Statement, TableAlias, TableFactor, VisitMut, VisitorMut,
+    };
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            for from in select.from.iter_mut() {
+                let Some(first) = from.joins.first() else { continue };
+                let (JoinOperator::CrossJoin(_), TableFactor::UNNEST { alias: Some(alias), array_exprs, with_offset: false, with_ordinality: false, .. }) =
+                    (&first.join_operator, &first.relation)
+                else {
+                    continue;
+                };
+                let TableFactor::Table { name, alias: base_alias, args: None, .. } = &from.relation else { continue };
+                let base = base_alias.as_ref().map(|a| a.name.clone()).or_else(|| name.0.last().and_then(|p| p.as_ident()).cloned());
+                let (Some(base), [array], true) = (base, array_exprs.as_slice(), alias.columns.len() <= 1) else { continue };
+                let refers_to_base = match array {
+                    Expr::Identifier(_) => true,
+                    Expr::CompoundIdentifier(parts) => parts.len() == 2 && parts[0].value.eq_ignore_ascii_case(&base.value),
+                    _ => false,
+                };
+                if !refers_to_base {
+                    continue;
+                }
+                let column = alias.columns.first().map(|c| c.name.clone()).unwrap_or_else(|| alias.name.clone());
+                let sql = format!("SELECT {base}.*, unnest({array}) AS {column} FROM {name} AS {base}");
+                let Ok(Some(Statement::Query(subquery))) = Parser::parse_sql(&PostgreSqlDialect {}, &sql).map(|mut v| v.pop()) else {
+                    continue;
+                };
+                from.relation = TableFactor::Derived {
+                    lateral: false,
+                    subquery,
+                    alias: Some(TableAlias { explicit: true, name: base, columns: vec![], at: None }),
+                    sample: None,
+                };
+                from.joins.remove(0);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): `FROM unnest(a) AS x` names its one column `x`, as in
+/// PostgreSQL (a function in FROM with a table alias and no column aliases); DataFusion
+/// would name it `UNNEST(a)`. ADBC's constraint query joins on `attnum = conkeys`.
+fn unnest_alias_names_column(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{TableAliasColumnDef, TableFactor, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::UNNEST { alias: Some(alias), array_exprs, with_offset: false, with_ordinality: false, .. } = factor
+                && array_exprs.len() == 1
+                && alias.columns.is_empty()
+            {
+                alias.columns.push(TableAliasColumnDef { name: alias.name.clone(), data_type: None });
             }
             ControlFlow::Continue(())
         }
@@ -331,6 +477,29 @@ mod tests {
     fn generate_subscripts_runs_beside_unnest() {
         let out = rewritten("SELECT unnest(i.indkey), generate_subscripts(i.indkey, 1) FROM pg_catalog.pg_index i");
         assert!(out.contains("unnest(range(1, CAST(coalesce(array_length(i.indkey, 1), 0) AS BIGINT) + 1))"), "{out}");
+    }
+
+    #[test]
+    fn regproc_columns_print_as_names_and_compare_as_oids() {
+        let out = rewritten(
+            "SELECT oid, typname, typreceive FROM pg_catalog.pg_type WHERE (typreceive != 0 OR typsend != 0) AND typreceive::TEXT != 'array_recv'",
+        );
+        assert!(out.contains("(typreceive <> 0 OR typsend <> 0)"), "{out}");
+        assert!(out.contains("WHERE regproc_lookup.oid = typreceive), '-') AS typreceive FROM"), "{out}");
+        assert!(out.contains("WHERE regproc_lookup.oid = typreceive), '-') <> 'array_recv'"), "{out}");
+        let join = rewritten("SELECT t.oid FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_proc p ON p.oid = t.typreceive");
+        assert!(!join.contains("regproc_lookup"), "{join}");
+    }
+
+    #[test]
+    fn unnest_alias_names_its_column_in_catalog_queries() {
+        let out = rewritten("SELECT x FROM pg_catalog.pg_index i, UNNEST(i.indkey) AS x");
+        assert!(out.contains("UNNEST(i.indkey) AS x (x)"), "{out}");
+        let out = rewritten("SELECT conkeys FROM pg_catalog.pg_constraint AS con CROSS JOIN UNNEST(conkey) AS conkeys JOIN pg_catalog.pg_class c ON true");
+        assert!(
+            out.contains("FROM (SELECT con.*, unnest(conkey) AS conkeys FROM pg_catalog.pg_constraint AS con) AS con JOIN pg_catalog.pg_class"),
+            "{out}"
+        );
     }
 
     #[test]

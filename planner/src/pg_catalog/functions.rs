@@ -55,6 +55,19 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(zero_size("pg_indexes_size"));
     // Known gap: a database's size would be the size of its external files; not summed yet.
     ctx.register_udf(zero_size("pg_database_size"));
+    ctx.register_udf(no_temp_schema());
+}
+
+/// `pg_my_temp_schema()`: the OID of the session's temporary schema, 0 when it has none.
+/// Ember keeps temporary objects outside the catalog, so it is always 0 (ADBC's
+/// `get_objects` lists schemas with `nspname !~ '^pg_' OR oid = pg_my_temp_schema()`).
+fn no_temp_schema() -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_my_temp_schema",
+        Signature::new(TypeSignature::Nullary, Volatility::Stable),
+        DataType::Int32,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(0))))),
+    ))
 }
 
 fn udf(name: &str, signature: TypeSignature, volatility: Volatility, fun: ScalarFunctionImplementation) -> ScalarUDF {

@@ -36,7 +36,7 @@ pub enum Patch {
 }
 
 /// `pg_type` columns of type `regproc`.
-const REGPROC_COLUMNS: &[&str] =
+pub(super) const REGPROC_COLUMNS: &[&str] =
     &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze", "typsubscript"];
 
 /// A `pg_catalog` table whose rows are corrected after the crate produced them.

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ParamValues;
+use datafusion::common::{ParamValues, ScalarValue};
 use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 use pgwire::api::stmt::StoredStatement;
@@ -23,6 +23,40 @@ fn textual(ty: &Type) -> bool {
 /// Decode `portal`'s parameters; `inferred` is the plan's type per parameter (`None`
 /// where the client's declared type decides).
 pub fn decode<S: Clone>(portal: &Portal<S>, inferred: &[Option<&DataType>]) -> PgWireResult<ParamValues> {
+    let values = decode_declared(portal, inferred)?;
+    Ok(untyped_arrays(portal, inferred, values))
+}
+
+/// Parameters sent as text of unknown type whose type the plan leaves open (`x = ANY($1)`)
+/// are text, or a text array when they are PostgreSQL array literals (parsed fully: quotes,
+/// escapes, `NULL`), where arrow-pg would split `{"p", "f"}` on commas and keep the quotes.
+fn untyped_arrays<S: Clone>(portal: &Portal<S>, inferred: &[Option<&DataType>], values: ParamValues) -> ParamValues {
+    let ParamValues::List(mut list) = values else { return values };
+    for (i, slot) in list.iter_mut().enumerate() {
+        let untyped = match portal.statement.parameter_types.get(i) {
+            None | Some(None) => true,
+            Some(Some(ty)) => *ty == Type::UNKNOWN,
+        };
+        if !untyped || inferred.get(i).copied().flatten().is_some() || portal.parameter_format.is_binary(i) {
+            continue;
+        }
+        let Some(Some(bytes)) = portal.parameters.get(i) else { continue };
+        let Ok(text) = std::str::from_utf8(bytes) else { continue };
+        if !text.starts_with('{') {
+            continue;
+        }
+        slot.value = match super::array_text::parse(text) {
+            Some(items) => {
+                let items: Vec<ScalarValue> = items.into_iter().map(ScalarValue::Utf8).collect();
+                ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+            }
+            None => ScalarValue::Utf8(Some(text.to_string())),
+        };
+    }
+    ParamValues::List(list)
+}
+
+fn decode_declared<S: Clone>(portal: &Portal<S>, inferred: &[Option<&DataType>]) -> PgWireResult<ParamValues> {
     let declared = &portal.statement.parameter_types;
     if !declared.iter().flatten().any(textual) {
         return arrow_pg::datatypes::df::deserialize_parameters(portal, inferred);

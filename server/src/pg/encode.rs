@@ -42,7 +42,7 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, S
         schema
     };
     for field in schema.fields() {
-        if arrow_pg::datatypes::field_into_pg_type(field).is_err() {
+        if arrow_pg::datatypes::field_into_pg_type(field).is_err() || !encodable(field.data_type()) {
             return Err(ServerError::Unsupported {
                 feature: format!("column \"{}\" of type {} (no PostgreSQL equivalent)", field.name(), field.data_type()),
             });
@@ -69,6 +69,20 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, S
             }
         })
         .collect())
+}
+
+/// Whether arrow-pg can write values of a type it describes: it names `Float16` `float4`
+/// and `FixedSizeBinary` `bytea` but has no encoder for them (cast to `real` / `bytea`).
+fn encodable(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Float16 | DataType::FixedSizeBinary(_) => false,
+        DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) | DataType::ListView(item) => {
+            encodable(item.data_type())
+        }
+        DataType::Struct(fields) => fields.iter().all(|f| encodable(f.data_type())),
+        DataType::Dictionary(_, value) => encodable(value),
+        _ => true,
+    }
 }
 
 /// Session settings that shape text output.

@@ -39,6 +39,32 @@ async fn errors_carry_sqlstate_and_the_connection_lives_on() {
     }
 }
 
+/// An Arrow type with no PostgreSQL equivalent (or none arrow-pg can write) is a clear
+/// 0A000 naming the column, at Describe and in the simple protocol, never a mid-stream
+/// failure; the connection keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_without_a_postgres_type_are_named_errors() {
+    let dir = temp_dir("unmapped");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    let cases = [
+        ("SELECT arrow_cast(1.5, 'Float16') AS half", "half"),
+        ("SELECT arrow_cast(X'01020304', 'FixedSizeBinary(4)') AS fixed", "fixed"),
+        ("SELECT [arrow_cast(1.5, 'Float16')] AS halves", "halves"),
+        ("SELECT map(['k'], [1]) AS m", "m"),
+        ("SELECT arrow_cast(1, 'Decimal32(5,2)') AS d32", "d32"),
+    ];
+    for (sql, column) in cases {
+        for err in [client.simple_query(sql).await.expect_err(sql), client.query(sql, &[]).await.expect_err(sql)] {
+            assert_eq!(sqlstate(&err), "0A000", "{sql}: {err:?}");
+            let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+            assert!(message.contains(&format!("column \"{column}\"")), "{sql}: {message}");
+        }
+        let row = client.query_one("SELECT 41 + 1", &[]).await.expect("connection usable");
+        assert_eq!(row.get::<_, i64>(0), 42);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameters_inferred_declared_and_reused() {
     let dir = temp_dir("params");

@@ -52,6 +52,11 @@ pub static SETTINGS: &[PgSetting] = &[
     s("client_min_messages", "notice", false, false),
     s("bytea_output", "hex", false, false),
     s("max_identifier_length", "63", false, true),
+    // Compile-time limits clients read from pg_settings (pgjdbc's getImportedKeys needs
+    // max_index_keys); PostgreSQL's defaults.
+    s("max_index_keys", "32", false, true),
+    s("max_function_args", "100", false, true),
+    s("block_size", "8192", false, true),
     s("lc_collate", "C.UTF-8", false, true),
     s("lc_ctype", "C.UTF-8", false, true),
     s("lc_messages", "C.UTF-8", false, false),

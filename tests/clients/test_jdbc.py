@@ -71,3 +71,12 @@ def test_database_metadata(ember, classes):
     columns = [v.split()[0] for k, v in lines if k == "column"]
     assert tables == ["public.emp_jdbc_md TABLE"]
     assert columns == lib.EMPLOYEE_COLUMNS
+    # The rest of DatabaseMetaData that BI tools' sync and navigators call (Metabase,
+    # DBeaver): every call answers; Ember has no keys or indexes, so those are empty.
+    md = {k[3:]: v for k, v in lines if k.startswith("md_")}
+    assert not [f"{k}: {v}" for k, v in md.items() if v.startswith("ERROR")]
+    count = {k: int(v.split()[0]) for k, v in md.items()}
+    assert count["primaryKeys"] == count["importedKeys"] == count["exportedKeys"] == count["indexInfo"] == 0
+    assert count["typeInfo"] > 100 and md["typeInfo"].split()[1].startswith("bool,")
+    assert count["catalogs"] == 1 and md["catalogs"].split()[1] == "ember,"
+    assert count["schemas"] >= 2 and count["tableTypes"] > 0 and count["allTables"] > 1

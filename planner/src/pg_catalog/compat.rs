@@ -60,6 +60,7 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
                 .map(|s| {
                     let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(generate_subscripts_as_unnest(s))));
                     let s = unnest_alias_names_column(lateral_unnest_as_projection(regproc_names(s)));
+                    let s = aggregated_lookups(expandarray_as_unnest(s));
                     DfStatement::Statement(Box::new(s))
                 })
                 .collect();
@@ -328,6 +329,123 @@ fn unnest_alias_names_column(statement: datafusion::sql::sqlparser::ast::Stateme
     statement
 }
 
+/// Rule (catalog queries only): `information_schema._pg_expandarray(a)` — a set-returning
+/// function of `(x, n)` records that pgjdbc's `getPrimaryKeys`/`getIndexInfo` apply to
+/// `pg_index.indkey` — becomes `named_struct('x', unnest(a), 'n', unnest(range(1, len + 1)))`
+/// (calls in one select list run in step, like PostgreSQL's), and a composite field access
+/// `(e).f` becomes `get_field(e, 'f')`.
+fn expandarray_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    fn parse(text: &str) -> Option<Expr> {
+        Parser::new(&PostgreSqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).ok()
+    }
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let replacement = match expr {
+                Expr::Function(f)
+                    if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("_pg_expandarray")) =>
+                {
+                    let FunctionArguments::List(list) = &f.args else { return ControlFlow::Continue(()) };
+                    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = list.args.as_slice() else {
+                        return ControlFlow::Continue(());
+                    };
+                    parse(&format!(
+                        "named_struct('x', unnest({array}), 'n', unnest(range(1, CAST(coalesce(array_length({array}, 1), 0) AS BIGINT) + 1)))"
+                    ))
+                }
+                Expr::CompoundFieldAccess { root, access_chain } if matches!(root.as_ref(), Expr::Nested(_)) => {
+                    let mut text = root.to_string();
+                    for access in access_chain.iter() {
+                        let AccessExpr::Dot(Expr::Identifier(field)) = access else { return ControlFlow::Continue(()) };
+                        text = format!("get_field({text}, '{}')", field.value);
+                    }
+                    parse(&text)
+                }
+                _ => None,
+            };
+            if let Some(replacement) = replacement {
+                *expr = replacement;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): a correlated scalar subquery whose one select item is not
+/// an aggregate — a lookup by OID such as pgjdbc's `getTypeInfo`
+/// `(SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)` — is aggregated with
+/// `max(...)`, which DataFusion needs to decorrelate it. A lookup by a unique OID has at most
+/// one row, so the answer is the same.
+fn aggregated_lookups(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, SelectItem, SetExpr, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    const AGGREGATES: &[&str] = &["max", "min", "count", "sum", "avg", "array_agg", "string_agg", "bool_and", "bool_or", "every"];
+    fn has_aggregate(expr: &Expr) -> bool {
+        use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+        struct Find(bool);
+        impl Visitor for Find {
+            type Break = ();
+            fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+                if let Expr::Function(f) = expr
+                    && f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str()))
+                {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut find = Find(false);
+        let _ = expr.visit(&mut find);
+        find.0
+    }
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Subquery(query) = expr else { return ControlFlow::Continue(()) };
+            if query.limit_clause.is_some() || !is_correlated(query) {
+                return ControlFlow::Continue(());
+            }
+            let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+            if select.projection.len() != 1 || select.having.is_some() || !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty()) {
+                return ControlFlow::Continue(());
+            }
+            let (item, alias) = match &select.projection[0] {
+                SelectItem::UnnamedExpr(e) => (e, None),
+                SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+                _ => return ControlFlow::Continue(()),
+            };
+            if has_aggregate(item) {
+                return ControlFlow::Continue(());
+            }
+            let Ok(aggregated) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&format!("max({item})")).and_then(|mut p| p.parse_expr()) else {
+                return ControlFlow::Continue(());
+            };
+            select.projection[0] = match alias {
+                Some(alias) => SelectItem::ExprWithAlias { expr: aggregated, alias },
+                None => SelectItem::UnnamedExpr(aggregated),
+            };
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
 /// Whether `query` names a table qualifier (`t.col`) it does not declare itself.
 fn is_correlated(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
     use datafusion::sql::sqlparser::ast::{Expr, TableFactor, Visit, Visitor};
@@ -500,6 +618,22 @@ mod tests {
             out.contains("FROM (SELECT con.*, unnest(conkey) AS conkeys FROM pg_catalog.pg_constraint AS con) AS con JOIN pg_catalog.pg_class"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn pgjdbc_key_and_type_lookups_become_plannable() {
+        let out = rewritten(
+            "SELECT (information_schema._pg_expandarray(i.indkey)).n AS KEY_SEQ, information_schema._pg_expandarray(i.indkey) AS KEYS FROM pg_catalog.pg_index i",
+        );
+        assert!(out.contains("get_field((named_struct('x', unnest(i.indkey), 'n', unnest(range(1,"), "{out}");
+        let out = rewritten("SELECT 1 FROM (SELECT 1 AS k) AS result, pg_catalog.pg_class WHERE 1 = (result.k).x");
+        assert!(out.contains("get_field((result.k), 'x')"), "{out}");
+        let out = rewritten(
+            "SELECT t.typname FROM pg_catalog.pg_type t WHERE t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
+        );
+        assert!(out.contains("(SELECT max(c.relkind = 'c') FROM"), "{out}");
+        let kept = rewritten("SELECT (SELECT count(*) FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) FROM pg_catalog.pg_type t");
+        assert!(!kept.contains("max(count"), "{kept}");
     }
 
     #[test]

@@ -28,11 +28,23 @@ use crate::types::PG_TYPE_KEY;
 #[derive(Debug, Clone, Copy)]
 pub enum Patch {
     Attribute,
-    /// Array columns clients pass to array functions (`relacl`, `reloptions`, `nspacl`):
-    /// added when the crate lacks them, made `text[]` when it has them as text. Ember keeps
-    /// no ACLs or options, so they are NULL.
+    /// Array columns clients pass to array functions (`relacl`, `reloptions`, `nspacl`,
+    /// `pg_index.indkey`, ...): added when the crate lacks them, made arrays of their
+    /// PostgreSQL element type ([`list_item_type`]) when it has them as text. Ember keeps no
+    /// ACLs, options, indexes or constraints, so they are NULL.
     ListColumns(&'static [&'static str]),
     Type,
+}
+
+/// The element type of a patched array column: `int2vector` columns (attribute numbers and
+/// index options) are `int2[]`, `oidvector` and operator lists are `oid[]`, ACLs and options
+/// are `text[]` — so `i.indoption[k] & 1` and `attnum = ANY(conkey)` type-check as in PostgreSQL.
+fn list_item_type(column: &str) -> DataType {
+    match column {
+        "indkey" | "indoption" | "conkey" | "confkey" => DataType::Int16,
+        "indclass" | "indcollation" | "conpfeqop" | "conppeqop" | "conffeqop" | "conexclop" => DataType::Int32,
+        _ => DataType::Utf8,
+    }
 }
 
 /// `pg_type` columns of type `regproc`.
@@ -73,14 +85,14 @@ impl Patched {
                     .collect::<Vec<_>>(),
             )),
             Patch::ListColumns(names) => {
-                let text_list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+                let list = |name: &str| DataType::List(Arc::new(Field::new("item", list_item_type(name), true)));
                 let mut fields: Vec<Field> = inner
                     .schema()
                     .fields()
                     .iter()
                     .map(|f| {
                         if names.contains(&f.name().as_str()) {
-                            Field::new(f.name(), text_list.clone(), true)
+                            Field::new(f.name(), list(f.name()), true)
                         } else {
                             f.as_ref().clone()
                         }
@@ -88,7 +100,7 @@ impl Patched {
                     .collect();
                 for name in names {
                     if !fields.iter().any(|f| f.name() == name) {
-                        fields.push(Field::new(*name, text_list.clone(), true));
+                        fields.push(Field::new(*name, list(name), true));
                     }
                 }
                 Arc::new(Schema::new(fields))

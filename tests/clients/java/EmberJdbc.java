@@ -121,5 +121,32 @@ public class EmberJdbc {
         try (ResultSet rs = md.getColumns(null, "public", "emp_jdbc_md", "%")) {
             while (rs.next()) out("column", rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME") + " " + rs.getInt("ORDINAL_POSITION"));
         }
+        // What BI tools' navigators and sync (DBeaver, Metabase, DataGrip) call next; each must
+        // answer without error (Ember has no keys, indexes or comments: empty results).
+        String[] calls = {"schemas", "catalogs", "tableTypes", "primaryKeys", "importedKeys", "exportedKeys",
+                          "indexInfo", "typeInfo", "functions", "procedures", "allTables", "views"};
+        for (String call : calls) {
+            try (ResultSet rs = switch (call) {
+                case "schemas" -> md.getSchemas();
+                case "catalogs" -> md.getCatalogs();
+                case "tableTypes" -> md.getTableTypes();
+                case "primaryKeys" -> md.getPrimaryKeys(null, "public", "emp_jdbc_md");
+                case "importedKeys" -> md.getImportedKeys(null, "public", "emp_jdbc_md");
+                case "exportedKeys" -> md.getExportedKeys(null, "public", "emp_jdbc_md");
+                case "indexInfo" -> md.getIndexInfo(null, "public", "emp_jdbc_md", false, true);
+                case "typeInfo" -> md.getTypeInfo();
+                case "functions" -> md.getFunctions(null, "public", "%");
+                case "procedures" -> md.getProcedures(null, "public", "%");
+                case "allTables" -> md.getTables(null, null, "%", null);
+                default -> md.getTables(null, "public", "%", new String[] {"VIEW"});
+            }) {
+                StringBuilder first = new StringBuilder();
+                int n = 0;
+                while (rs.next()) { if (n++ == 0) first.append(rs.getString(1)).append(",").append(rs.getMetaData().getColumnCount() > 2 ? rs.getString(3) : ""); }
+                out("md_" + call, n + " " + first);
+            } catch (SQLException e) {
+                out("md_" + call, "ERROR " + e.getSQLState() + " " + e.getMessage().replace('\n', ' '));
+            }
+        }
     }
 }

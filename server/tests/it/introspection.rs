@@ -144,6 +144,11 @@ async fn recorded_client_introspection_is_answered() {
     let mut oids: Vec<String> = types.iter().filter_map(|r| r[0].clone()).collect();
     oids.sort();
     assert!(oids.contains(&"1016".to_string()) && oids.contains(&"1231".to_string()), "{types:?}");
+    // DBeaver's navigator lists the schema's tables and their columns.
+    let tables = answer("dbeaver.sql", "parents");
+    assert!(tables.iter().any(|r| r.iter().any(|v| v.as_deref() == Some("lineitem"))), "{tables:?}");
+    let columns = answer("dbeaver.sql", "def_value");
+    assert!(columns.iter().any(|r| r[0].as_deref() == Some("lineitem") && r[2].as_deref() == Some("l_orderkey")), "{} rows", columns.len());
     // Npgsql loads the built-in types.
     let types = answer("npgsql.sql", "elemtypoid");
     assert!(types.iter().any(|r| r[2].as_deref() == Some("int8")), "{} rows", types.len());

@@ -48,6 +48,7 @@ pub fn is_catalog_query(sql: &str) -> bool {
 
 /// Apply the compatibility rules to statements DataFusion's parser produced from `sql`.
 pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement> {
+    let names_views = super::information_schema::mentions(sql);
     let plain = statements.iter().all(|s| matches!(s, DfStatement::Statement(_)));
     if plain && is_catalog_query(sql) {
         // The crate's parser applies the whole-query replacements and every rule; it sees
@@ -58,9 +59,10 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
             return parsed
                 .into_iter()
                 .map(|s| {
-                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(generate_subscripts_as_unnest(s))));
+                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(text_regclass_casts(no_comments(generate_subscripts_as_unnest(s))))));
                     let s = unnest_alias_names_column(lateral_unnest_as_projection(regproc_names(s)));
                     let s = aggregated_lookups(expandarray_as_unnest(s));
+                    let s = if names_views { super::information_schema::rewrite(s) } else { s };
                     DfStatement::Statement(Box::new(s))
                 })
                 .collect();
@@ -70,9 +72,12 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
         .into_iter()
         .map(|statement| match statement {
             DfStatement::Statement(inner) => {
-                let mut inner = to_regclass_as_cast(*inner);
+                let mut inner = to_regclass_as_cast(text_regclass_casts(no_comments(*inner)));
                 for rule in SAFE_RULES.iter() {
                     inner = rule.rewrite(inner);
+                }
+                if names_views {
+                    inner = super::information_schema::rewrite(inner);
                 }
                 DfStatement::Statement(Box::new(inner))
             }
@@ -528,6 +533,89 @@ static TO_REG_TEMPLATES: LazyLock<Vec<(&'static str, Box<datafusion::sql::sqlpar
     .collect()
 });
 
+/// `obj_description(...)`, `col_description(...)` and `shobj_description(...)` are NULL:
+/// Ember keeps no comments. The call is replaced by a typed NULL so its arguments — often
+/// catalog lookups such as Metabase's `col_description(format(...)::regclass::oid, n)`,
+/// which DataFusion cannot decorrelate inside a function argument — need not be planned.
+fn no_comments(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr
+                && f.over.is_none()
+                && f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                    matches!(i.value.to_ascii_lowercase().as_str(), "obj_description" | "col_description" | "shobj_description")
+                })
+            {
+                if let Ok(null) = Parser::new(&PostgreSqlDialect {}).try_with_sql("CAST(NULL AS TEXT)").and_then(|mut p| p.parse_expr()) {
+                    *expr = null;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// `CAST(<text expression> AS regclass)` — a name built at run time, as in Metabase's
+/// `format('%I.%I', schema, table)::regclass` — looks the relation up like `to_regclass`.
+/// (A string literal is the crate's rule; a column is taken as an OID.)
+fn text_regclass_casts(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{
+        BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, ObjectName,
+        VisitMut, VisitorMut,
+    };
+    use std::ops::ControlFlow;
+
+    const TEXT_FUNCTIONS: &[&str] = &["format", "concat", "concat_ws", "quote_ident", "lower", "upper", "trim", "btrim"];
+    fn is_text(expr: &Expr) -> bool {
+        match expr {
+            Expr::Nested(inner) => is_text(inner),
+            Expr::BinaryOp { op: BinaryOperator::StringConcat, .. } => true,
+            Expr::Cast { data_type: DataType::Text | DataType::Varchar(_) | DataType::String(_), .. } => true,
+            Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| TEXT_FUNCTIONS.contains(&i.value.to_ascii_lowercase().as_str())),
+            _ => false,
+        }
+    }
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr: inner, data_type, .. } = expr
+                && data_type.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.") == "regclass"
+                && is_text(inner)
+            {
+                *expr = Expr::Function(Function {
+                    name: ObjectName::from(vec!["to_regclass".into()]),
+                    uses_odbc_syntax: false,
+                    parameters: FunctionArguments::None,
+                    args: FunctionArguments::List(FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner.as_ref().clone()))],
+                        clauses: vec![],
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                });
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
 fn to_regclass_as_cast(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, ValueWithSpan, VisitMut, VisitorMut};
     use std::ops::ControlFlow;
@@ -656,6 +744,10 @@ mod tests {
         assert!(rewritten("SELECT relname FROM pg_class").contains("pg_catalog.pg_class"));
         assert!(rewritten("SELECT 'lineitem'::regclass").contains("SELECT c.oid FROM pg_catalog.pg_class"));
         assert!(rewritten("SELECT to_regclass('public.lineitem')").contains("SELECT max(c.oid)"));
+        assert_eq!(rewritten("SELECT col_description(c.oid, 1) AS d FROM t c"), "SELECT CAST(NULL AS TEXT) AS d FROM t c");
+        let built = rewritten("SELECT CAST(CAST(format('%I.%I', s, t) AS REGCLASS) AS OID) FROM x");
+        assert!(built.contains("SELECT max(c.oid) FROM pg_catalog.pg_class") && built.contains("parse_ident(format('%I.%I', s, t)::TEXT)"), "{built}");
+        assert!(!rewritten("SELECT c.oid::regclass FROM pg_catalog.pg_class c").contains("max(c.oid)"));
         assert_eq!(
             rewritten("SELECT array_to_string(c.reloptions || array(select x from unnest(c.reloptions) x), ', ') FROM pg_catalog.pg_class c"),
             "SELECT array_to_string(c.reloptions || NULL, ', ') FROM pg_catalog.pg_class c"

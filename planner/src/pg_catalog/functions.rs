@@ -56,6 +56,7 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     // Known gap: a database's size would be the size of its external files; not summed yet.
     ctx.register_udf(zero_size("pg_database_size"));
     ctx.register_udf(no_temp_schema());
+    ctx.register_udf(super::format::udf());
 }
 
 /// `pg_my_temp_schema()`: the OID of the session's temporary schema, 0 when it has none.

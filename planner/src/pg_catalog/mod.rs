@@ -11,7 +11,9 @@
 //! [`overrides`] replaces tables whose rows Ember knows better (`pg_settings`).
 
 pub mod compat;
+pub mod format;
 pub mod functions;
+pub mod information_schema;
 pub mod overrides;
 pub mod patch;
 pub mod user_functions;

@@ -149,6 +149,16 @@ async fn recorded_client_introspection_is_answered() {
     assert!(tables.iter().any(|r| r.iter().any(|v| v.as_deref() == Some("lineitem"))), "{tables:?}");
     let columns = answer("dbeaver.sql", "def_value");
     assert!(columns.iter().any(|r| r[0].as_deref() == Some("lineitem") && r[2].as_deref() == Some("l_orderkey")), "{} rows", columns.len());
+    // Metabase's field sync: lineitem's columns with PostgreSQL type names, 0-based positions.
+    let fields = answer("metabase.sql", "database-is-auto-increment");
+    let lineitem: Vec<(String, String)> = fields
+        .iter()
+        .filter(|r| r[4].as_deref() == Some("lineitem"))
+        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect();
+    assert_eq!(lineitem.len(), 16, "{fields:?}");
+    assert_eq!(lineitem[0], ("l_orderkey".to_string(), "int8".to_string()));
+    assert!(lineitem.contains(&("l_quantity".to_string(), "numeric".to_string())), "{lineitem:?}");
     // Npgsql loads the built-in types.
     let types = answer("npgsql.sql", "elemtypoid");
     assert!(types.iter().any(|r| r[2].as_deref() == Some("int8")), "{} rows", types.len());

@@ -25,6 +25,47 @@ pub fn apply(statement: &mut DfStatement) {
     }
 }
 
+/// Rule, applied only when planning failed: parameters whose type neither the client nor a
+/// direct cast gave (`$1 || $2`) become `CAST($n AS TEXT)` — PostgreSQL resolves an unknown
+/// parameter it cannot otherwise type as `text`. Returns whether anything changed.
+pub fn untyped_parameters_as_text(statement: &mut DfStatement) -> bool {
+    use datafusion::sql::sqlparser::ast::{CastKind, Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut};
+    use std::collections::HashSet;
+    use std::ops::ControlFlow;
+
+    let DfStatement::Statement(inner) = statement else { return false };
+    struct Cast(HashSet<String>);
+    impl Visitor for Cast {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr, .. } = expr
+                && let Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) = expr.as_ref()
+            {
+                self.0.insert(p.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut cast = Cast(HashSet::new());
+    let _ = Visit::visit(inner.as_ref(), &mut cast);
+    struct Wrap<'a>(&'a HashSet<String>, bool);
+    impl VisitorMut for Wrap<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) = expr
+                && !self.0.contains(p.as_str())
+            {
+                *expr = Expr::Cast { kind: CastKind::Cast, expr: Box::new(expr.clone()), data_type: SqlType::Text, array: false, format: None };
+                self.1 = true;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut wrap = Wrap(&cast.0, false);
+    let _ = VisitMut::visit(inner.as_mut(), &mut wrap);
+    wrap.1
+}
+
 /// Rule: output columns are named as PostgreSQL names them (`count`, `upper`, `int4`,
 /// `?column?`) instead of DataFusion's expression text (`count(*)`, `Int64(1)`), which is
 /// what clients show as headers. Names that would repeat within one select list are left
@@ -170,6 +211,17 @@ fn type_name(data_type: &SqlType) -> Option<String> {
 mod tests {
     use super::*;
     use crate::statement::{Command, parse};
+
+    #[test]
+    fn untyped_parameters_become_text_casts() {
+        let mut commands = parse("SELECT $1 || $2, $3::INT, $4").unwrap();
+        let Command::Plan(mut statement) = commands.remove(0) else { panic!() };
+        assert!(untyped_parameters_as_text(&mut statement));
+        assert_eq!(statement.to_string(), "SELECT CAST($1 AS TEXT) || CAST($2 AS TEXT), $3::INT, CAST($4 AS TEXT)");
+        let mut commands = parse("SELECT $1::INT").unwrap();
+        let Command::Plan(mut statement) = commands.remove(0) else { panic!() };
+        assert!(!untyped_parameters_as_text(&mut statement));
+    }
 
     fn rewritten(sql: &str) -> String {
         let mut commands = parse(sql).unwrap();

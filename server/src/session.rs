@@ -266,7 +266,16 @@ impl Session {
         }
         ember_planner::rewrite::apply(&mut statement);
         let ddl_text = statement.to_string();
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let plan = match self.ctx.state().statement_to_plan(statement.clone()).await {
+            Ok(plan) => plan,
+            // Parameters nothing types (`SELECT $1 || $2`) are text, as in PostgreSQL.
+            Err(e) => {
+                if !ember_planner::rewrite::untyped_parameters_as_text(&mut statement) {
+                    return Err(e.into());
+                }
+                self.ctx.state().statement_to_plan(statement).await.map_err(|_| e)?
+            }
+        };
         let persist = persist_for(&plan, ddl_text)?;
         let result_schema = match &plan {
             LogicalPlan::Statement(PlanStatement::Execute(execute)) => {

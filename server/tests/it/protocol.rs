@@ -86,6 +86,15 @@ async fn parameters_inferred_declared_and_reused() {
     let row = client.query_one("SELECT $1::INT IS NULL, $2::DOUBLE PRECISION", &[&None::<i32>, &1.5f64]).await.unwrap();
     assert!(row.get::<_, bool>(0));
     assert_eq!(row.get::<_, f64>(1), 1.5);
+    // Untyped parameters nothing else types are text (described as text), as in PostgreSQL;
+    // a typed neighbour keeps its type.
+    let stmt = client.prepare("SELECT $1 || $2, $3::BIGINT + 1").await.unwrap();
+    assert_eq!(stmt.params(), &[Type::TEXT, Type::TEXT, Type::INT8]);
+    let row = client.query_one(&stmt, &[&"em", &"ber", &41i64]).await.unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, i64>(1)), ("ember".to_string(), 42));
+    // Text + text has no operator: an error (PostgreSQL: operator is not unique), and the
+    // connection lives on.
+    assert!(client.query("SELECT $1 + $2", &[&"1", &"2"]).await.is_err());
     // Too few parameters is an error, and the connection survives.
     let params: [&(dyn ToSql + Sync); 0] = [];
     assert!(client.query("SELECT $1::INT", &params).await.is_err());

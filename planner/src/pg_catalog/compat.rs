@@ -58,7 +58,7 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
             return parsed
                 .into_iter()
                 .map(|s| {
-                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(oidvector_as_text_array(regexp_split_as_unnest(generate_subscripts_as_unnest(s))))));
+                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(regtype_text_as_format_type(oidvector_as_text_array(regexp_split_as_unnest(generate_subscripts_as_unnest(s)))))));
                     DfStatement::Statement(Box::new(s))
                 })
                 .collect();
@@ -109,6 +109,42 @@ fn generate_subscripts_as_unnest(statement: datafusion::sql::sqlparser::ast::Sta
     }
     let mut statement = statement;
     let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): `oid::regtype::text` becomes `format_type(oid, NULL)`, the
+/// type's name as PostgreSQL's `regtype` output spells it (`bigint`, `character varying`).
+/// Ember's `regtype` is the OID itself, so the cast chain answered `20`; pgcli reads column
+/// and return types this way (`att.atttypid::regtype::text`, `prorettype::regtype::text`).
+fn regtype_text_as_format_type(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    let named = |t: &datafusion::sql::sqlparser::ast::DataType, names: &[&str]| {
+        let t = t.to_string().to_ascii_lowercase();
+        names.contains(&t.strip_prefix("pg_catalog.").unwrap_or(&t))
+    };
+    struct Visitor<F>(F);
+    impl<F: Fn(&datafusion::sql::sqlparser::ast::DataType, &[&str]) -> bool> VisitorMut for Visitor<F> {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr: inner, data_type: outer, .. } = expr
+                && (self.0)(outer, &["text", "varchar", "name"])
+                && let Expr::Cast { expr: oid, data_type: middle, .. } = inner.as_ref()
+                && (self.0)(middle, &["regtype"])
+            {
+                let sql = format!("format_type({oid}, NULL)");
+                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                    *expr = replacement;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor(named));
     statement
 }
 
@@ -395,6 +431,12 @@ mod tests {
         let out = rewritten(sql);
         assert!(out.contains("THEN NULL"), "{out}");
         assert!(out.contains("SELECT max(oid)"), "{out}");
+    }
+
+    #[test]
+    fn regtype_names_through_format_type() {
+        let out = rewritten("SELECT att.atttypid::regtype::text, prorettype::pg_catalog.regtype::text AS r FROM pg_catalog.pg_attribute att");
+        assert!(out.contains("format_type(att.atttypid, NULL)") && out.contains("format_type(prorettype, NULL) AS r"), "{out}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 Run with the Superset virtualenv's Python (scripts/setup.sh makes it):
 
-    python introspect.py postgresql+psycopg2://user@host:port/db TABLE VIEW > out.json
+    python introspect.py postgresql+psycopg2://user@host:port/db TABLE VIEW [OUT.json]
 
 It starts a Superset app (metadata database: SQLite in $SUPERSET_HOME), registers the
 database as Superset does (`superset.models.core.Database` with the
@@ -10,7 +10,7 @@ database as Superset does (`superset.models.core.Database` with the
 creates a dataset: catalogs, schemas, table and view names, columns with types, primary
 key, foreign keys, indexes, table comment, `select_star`, the dataset's physical
 metadata, and a query with the `LIMIT` SQL Lab adds, run through `Database.get_df`.
-Prints one JSON object with the answers; any exception fails the script (exit code 1)
+Writes one JSON object with the answers to OUT.json (or prints it); any exception fails the script (exit code 1)
 with the traceback on stderr. tests/clients/test_superset.py checks the answers;
 sql-tests/tools/record_introspection.py runs it against a real PostgreSQL to record the
 statements Superset sends.
@@ -79,4 +79,8 @@ def main(uri: str, table: str, view: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:4]), default=str, indent=1))
+    answers = json.dumps(main(*sys.argv[1:4]), default=str, indent=1)
+    if len(sys.argv) > 4:
+        pathlib.Path(sys.argv[4]).write_text(answers)
+    else:
+        print(answers)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Ember needs on a fresh Debian machine:
 # the mold linker (.cargo/config.toml links with it), psql (smoke test), and the clients of
-# the compatibility suite (tests/clients): a JDK + pgjdbc, psqlODBC + unixODBC, Node.js + npm.
+# the compatibility suite (tests/clients): a JDK + pgjdbc, psqlODBC + unixODBC, Node.js + npm,
+# and the Python virtualenvs (the main one, with pgcli; dbt's; Superset's).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -23,20 +24,26 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust from rustup first" >&2; exit 1; }
 
-# One Python virtualenv outside the clone (reused across runs) for the UDF workers, the
-# UDF benchmark and the client tests. Only reinstalls when requirements.txt changes.
-venv="${EMBER_VENV:-/work/.venv-ember}"
-req="$(dirname "$0")/requirements.txt"
-if [ ! -x "$venv/bin/python" ]; then
-  echo "setup: creating Python virtualenv $venv"
-  python3 -m venv "$venv"
-fi
-stamp="$venv/.ember-requirements"
-if ! cmp -s "$req" "$stamp"; then
-  echo "setup: installing Python packages from $req"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-  cp "$req" "$stamp"
-fi
+# Python virtualenvs outside the clone (reused across runs), each reinstalled only when its
+# requirements file changes: the main one for the UDF workers, the UDF benchmark and the
+# client tests; dbt and Superset in their own, as their pins clash with it (Superset 6
+# needs SQLAlchemy 1.4). A cold Superset install downloads ~250 MB.
+python_env() {  # VENV REQUIREMENTS
+  local venv="$1" req="$2"
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "setup: creating Python virtualenv $venv"
+    python3 -m venv "$venv"
+  fi
+  if ! cmp -s "$req" "$venv/.ember-requirements"; then
+    echo "setup: installing Python packages from $req into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/.ember-requirements"
+  fi
+}
+scripts="$(dirname "$0")"
+python_env "${EMBER_VENV:-/work/.venv-ember}" "$scripts/requirements.txt"
+python_env "${EMBER_DBT_VENV:-/work/.venv-dbt}" "$scripts/requirements-dbt.txt"
+python_env "${EMBER_SUPERSET_VENV:-/work/.venv-superset}" "$scripts/requirements-superset.txt"
 
 # node-postgres for the client suite, pinned by tests/clients/node/package-lock.json.
 node_dir="$(dirname "$0")/../tests/clients/node"

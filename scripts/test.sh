@@ -24,7 +24,7 @@ target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,
 echo "== psql smoke test"
 bash scripts/psql_smoke.sh "$target/debug/ember"
 
-echo "== client compatibility suite (tests/clients: psql, psycopg2/3, asyncpg, pg8000, SQLAlchemy, pandas, pgjdbc, node-postgres, psqlODBC)"
+echo "== client compatibility suite (tests/clients: psql, psycopg2/3, asyncpg, pg8000, SQLAlchemy, pandas, pgjdbc, node-postgres, psqlODBC, pgcli, dbt, Superset)"
 EMBER_BIN="$target/debug/ember" "${EMBER_VENV:-/work/.venv-ember}/bin/python" -m pytest tests/clients -q -p no:cacheprovider
 
 echo "== benchmark smoke (TPC-H SF0.01, 1 iteration, debug build)"

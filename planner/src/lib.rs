@@ -8,6 +8,8 @@
 //! ([`pg_catalog`]) and the copy-protocol `COPY` statements ([`copy`]). It knows nothing
 //! of the wire protocol; `ember-server` drives it.
 
+pub mod alter;
+pub mod bool_literals;
 pub mod config;
 pub mod copy;
 pub mod error;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    DataType as SqlType, Expr, Ident, LimitClause, Query, SelectItem, SetExpr, Statement as SqlStatement,
+    DataType as SqlType, Expr, Ident, LimitClause, Query, SelectItem, SetExpr, Statement as SqlStatement, TableFactor,
 };
 
 /// Apply every rewrite rule to a statement.
@@ -15,10 +15,12 @@ pub fn apply(statement: &mut DfStatement) {
             SqlStatement::Query(query) => {
                 fetch_first_as_limit(query);
                 postgres_column_names(query);
+                name_inner_columns(query);
             }
             SqlStatement::CreateView(view) => {
                 fetch_first_as_limit(&mut view.query);
                 postgres_column_names(&mut view.query);
+                name_inner_columns(&mut view.query);
             }
             _ => {}
         }
@@ -105,6 +107,42 @@ pub fn postgres_column_names(query: &mut Query) {
             let expr = std::mem::replace(expr, Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()));
             *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', alias) };
         }
+    }
+}
+
+/// Rule: [`postgres_column_names`] also names the columns of `WITH` queries and of
+/// subqueries in `FROM`, so an outer query can refer to them as PostgreSQL names them
+/// (`WITH w AS (SELECT count(1) ...) SELECT count FROM w`, pgcli's casing query).
+pub fn name_inner_columns(query: &mut Query) {
+    if let Some(with) = &mut query.with {
+        for cte in &mut with.cte_tables {
+            postgres_column_names(&mut cte.query);
+            name_inner_columns(&mut cte.query);
+        }
+    }
+    if let SetExpr::Select(select) = first_select(query.body.as_mut()) {
+        for from in &mut select.from {
+            name_derived(&mut from.relation);
+            for join in &mut from.joins {
+                name_derived(&mut join.relation);
+            }
+        }
+    }
+}
+
+fn name_derived(relation: &mut TableFactor) {
+    match relation {
+        TableFactor::Derived { subquery, .. } => {
+            postgres_column_names(subquery);
+            name_inner_columns(subquery);
+        }
+        TableFactor::NestedJoin { table_with_joins, .. } => {
+            name_derived(&mut table_with_joins.relation);
+            for join in &mut table_with_joins.joins {
+                name_derived(&mut join.relation);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -242,6 +280,18 @@ mod tests {
         assert_eq!(rewritten("SELECT a::TEXT FROM t"), "SELECT a::TEXT AS \"a\" FROM t");
         assert_eq!(rewritten("SELECT a, b AS c FROM t"), "SELECT a, b AS c FROM t");
         assert_eq!(rewritten("SELECT CASE WHEN a THEN 1 END FROM t"), "SELECT CASE WHEN a THEN 1 END AS \"case\" FROM t");
+    }
+
+    #[test]
+    fn inner_queries_named_like_postgres() {
+        assert_eq!(
+            rewritten("WITH w AS (SELECT a, count(1) FROM t GROUP BY a) SELECT count FROM w"),
+            "WITH w AS (SELECT a, count(1) AS \"count\" FROM t GROUP BY a) SELECT count FROM w"
+        );
+        assert_eq!(
+            rewritten("SELECT row_number FROM (SELECT row_number() OVER (ORDER BY a) FROM t) AS s JOIN (SELECT 1) AS u ON true"),
+            "SELECT row_number FROM (SELECT row_number() OVER (ORDER BY a) AS \"row_number\" FROM t) AS s JOIN (SELECT 1 AS \"?column?\") AS u ON true"
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum Command {
     CreateFunction(Box<FunctionSpec>),
     /// `DROP FUNCTION name, ...`.
     DropFunction(DropFunctionSpec),
+    /// `ALTER TABLE | VIEW name RENAME TO new_name`.
+    Rename(crate::alter::RenameSpec),
     /// `COPY ... TO STDOUT` / `COPY ... FROM STDIN` (the copy protocol).
     Copy(Box<crate::copy::CopyCommand>),
     /// Everything DataFusion plans and executes.
@@ -54,6 +56,8 @@ pub fn parse(sql: &str) -> Result<Vec<Command>> {
     }
     let (sql, options) = lift_options(sql)?;
     let mut options = options.into_iter();
+    let (sql, alter_kinds) = crate::alter::lift_alter_view_rename(&sql);
+    let mut alter_kinds = alter_kinds.into_iter();
     let dialect = PostgreSqlDialect {};
     let mut parser = DFParserBuilder::new(sql.as_str()).with_dialect(&dialect).build()?;
     let statements = parser.parse_statements()?;
@@ -67,6 +71,13 @@ pub fn parse(sql: &str) -> Result<Vec<Command>> {
                     match python_function(&create, &options)? {
                         Some(spec) => Ok(Command::CreateFunction(Box::new(spec))),
                         None => Ok(Command::Plan(Box::new(DfStatement::Statement(Box::new(SqlStatement::CreateFunction(create)))))),
+                    }
+                }
+                SqlStatement::AlterTable(alter) => {
+                    let kind = alter_kinds.next().unwrap_or(crate::alter::RelationKind::Table);
+                    match crate::alter::RenameSpec::from_alter(&alter, kind) {
+                        Some(spec) => Ok(Command::Rename(spec?)),
+                        None => Ok(Command::Plan(Box::new(DfStatement::Statement(Box::new(SqlStatement::AlterTable(alter)))))),
                     }
                 }
                 other => Ok(classify(DfStatement::Statement(Box::new(other)))),
@@ -182,6 +193,16 @@ mod tests {
         let mut commands = parse(sql).unwrap();
         assert_eq!(commands.len(), 1, "{sql}");
         commands.remove(0)
+    }
+
+    #[test]
+    fn rename_relation() {
+        let sql = "/* {\"app\": \"dbt\"} */\nalter view \"ember\".\"s\".\"m__dbt_tmp\" rename to \"m\"";
+        let Command::Rename(spec) = one(sql) else { panic!("{sql}") };
+        assert_eq!(spec.kind, crate::alter::RelationKind::View);
+        assert_eq!(spec.new_name, "m");
+        assert!(matches!(one("ALTER TABLE t RENAME TO u"), Command::Rename(_)));
+        assert!(matches!(one("ALTER TABLE t ADD COLUMN c int"), Command::Plan(_)));
     }
 
     #[test]

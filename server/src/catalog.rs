@@ -135,6 +135,28 @@ impl CatalogStore {
         Ok(n > 0)
     }
 
+    /// The stored object `kind schema.name`, if any.
+    pub fn get(&self, kind: ObjectKind, schema: &str, name: &str) -> Result<Option<StoredObject>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT ddl FROM objects WHERE kind = ?1 AND schema = ?2 AND name = ?3")?;
+        let mut rows = stmt.query(params![kind.as_str(), schema, name])?;
+        Ok(match rows.next()? {
+            Some(row) => Some(StoredObject { kind, schema: schema.to_string(), name: name.to_string(), ddl: row.get(0)? }),
+            None => None,
+        })
+    }
+
+    /// Rename an object in place: it keeps its position in creation order (so objects
+    /// created after it still come back after it). Returns whether it was known.
+    pub fn rename(&self, kind: ObjectKind, schema: &str, name: &str, new_name: &str, new_ddl: &str) -> Result<bool> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "UPDATE objects SET name = ?4, ddl = ?5 WHERE kind = ?1 AND schema = ?2 AND name = ?3",
+            params![kind.as_str(), schema, name, new_name, new_ddl],
+        )?;
+        Ok(n > 0)
+    }
+
     /// Forget a schema and everything in it (`DROP SCHEMA ... CASCADE`).
     pub fn remove_schema(&self, schema: &str) -> Result<()> {
         let conn = self.lock();
@@ -169,6 +191,25 @@ mod tests {
         let store = CatalogStore::open(&dir).unwrap();
         let names: Vec<_> = store.objects().unwrap().into_iter().map(|o| o.name).collect();
         assert_eq!(names, vec!["t", "v"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn renaming_keeps_the_position() {
+        let dir = temp_dir("rename");
+        {
+            let store = CatalogStore::open(&dir).unwrap();
+            let obj = |kind, name: &str| StoredObject { kind, schema: "s".into(), name: name.into(), ddl: format!("ddl {name}") };
+            store.put(&obj(ObjectKind::Table, "t")).unwrap();
+            store.put(&obj(ObjectKind::View, "v")).unwrap();
+            assert!(store.rename(ObjectKind::Table, "s", "t", "t2", "ddl t2").unwrap());
+            assert!(!store.rename(ObjectKind::View, "s", "t", "t3", "x").unwrap());
+        }
+        let store = CatalogStore::open(&dir).unwrap();
+        let objects: Vec<_> = store.objects().unwrap().into_iter().map(|o| (o.name, o.ddl)).collect();
+        assert_eq!(objects, vec![("t2".to_string(), "ddl t2".to_string()), ("v".to_string(), "ddl v".to_string())]);
+        assert_eq!(store.get(ObjectKind::Table, "s", "t2").unwrap().map(|o| o.ddl), Some("ddl t2".to_string()));
+        assert_eq!(store.get(ObjectKind::Table, "s", "t").unwrap(), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

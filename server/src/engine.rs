@@ -82,6 +82,7 @@ impl Engine {
             .with_catalog_list(self.catalogs.clone())
             .with_default_features()
             .with_type_planner(Arc::new(ember_planner::types::PgTypePlanner))
+            .with_analyzer_rules(ember_planner::bool_literals::analyzer_rules())
             .build();
         SessionContext::new_with_state(state)
     }

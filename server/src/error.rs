@@ -39,6 +39,14 @@ pub enum ServerError {
     DuplicateFunction { name: String },
     #[error("function {name}() does not exist")]
     UndefinedFunction { name: String },
+    #[error("relation \"{name}\" does not exist")]
+    UndefinedTable { name: String },
+    #[error("relation \"{name}\" already exists")]
+    DuplicateTable { name: String },
+    #[error("schema \"{name}\" does not exist")]
+    UndefinedSchema { name: String },
+    #[error("\"{name}\" is not a {expected}")]
+    WrongObjectType { name: String, expected: &'static str },
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -81,6 +89,10 @@ impl ServerError {
             ServerError::InsufficientPrivilege { .. } => "42501",
             ServerError::DuplicateFunction { .. } => "42723",
             ServerError::UndefinedFunction { .. } => "42883",
+            ServerError::UndefinedTable { .. } => "42P01",
+            ServerError::DuplicateTable { .. } => "42P07",
+            ServerError::UndefinedSchema { .. } => "3F000",
+            ServerError::WrongObjectType { .. } => "42809",
         }
     }
 
@@ -267,6 +279,10 @@ mod tests {
         }
         assert_eq!(ServerError::InFailedTransaction.sqlstate(), "25P02");
         assert_eq!(ServerError::Unsupported { feature: "x".into() }.sqlstate(), "0A000");
+        assert_eq!(ServerError::UndefinedTable { name: "x".into() }.sqlstate(), "42P01");
+        assert_eq!(ServerError::DuplicateTable { name: "x".into() }.sqlstate(), "42P07");
+        assert_eq!(ServerError::UndefinedSchema { name: "x".into() }.sqlstate(), "3F000");
+        assert_eq!(ServerError::WrongObjectType { name: "x".into(), expected: "view" }.sqlstate(), "42809");
         assert_eq!(
             ServerError::Planner(PlannerError::UnknownSetting { name: "x".into() }).sqlstate(),
             "42704"

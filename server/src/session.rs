@@ -199,6 +199,7 @@ impl Session {
                 let planned = self.plan(*statement).await?;
                 self.execute(planned).await
             }
+            Command::Rename(spec) => self.rename(spec).await,
             Command::Copy(copy) => self.copy(*copy).await,
         }
     }

@@ -7,7 +7,10 @@ psql meta-commands, pgjdbc DatabaseMetaData.getTables/getColumns, asyncpg's type
 introspection (first use of array types), SQLAlchemy's inspector (get_table_names,
 get_columns). Every logged statement (with its bind parameters) is written to
 sql-tests/introspection/<client>.sql, which server/tests/it/introspection.rs replays.
-Npgsql's type-loading batch is not recorded here (no .NET on the build machine):
+pgcli's startup completion refresh (its PGExecute catalog queries), dbt's `dbt run` of
+tests/clients/dbt (catalog queries only) and Superset's introspection
+(tests/clients/superset/introspect.py, catalog queries only) are recorded when their
+virtualenvs exist. Npgsql's type-loading batch is not recorded here (no .NET on the build machine):
 npgsql.sql holds it as rendered from Npgsql's PostgresDatabaseInfo.cs.
 
 Usage: sql-tests/tools/record_introspection.py   (run as root or as a user that can initdb)
@@ -26,6 +29,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "sql-tests", "introspection")
 VENV_PY = os.path.join(os.environ.get("EMBER_VENV", "/work/.venv-ember"), "bin", "python")
+DBT = os.path.join(os.environ.get("EMBER_DBT_VENV", "/work/.venv-dbt"), "bin", "dbt")
+SUPERSET_PY = os.path.join(os.environ.get("EMBER_SUPERSET_VENV", "/work/.venv-superset"), "bin", "python")
+CLIENTS = ("psql", "pgjdbc", "asyncpg", "sqlalchemy", "pgcli", "dbt", "superset")
+# Clients whose sessions also create and drop things: only their catalog queries are kept.
+CATALOG_ONLY = ("dbt", "superset")
 PSQL_COMMANDS = [r"\l", r"\dn", r"\dt", r"\dv", r"\d lineitem", r"\d+ lineitem", r"\df", r"\d", r"\dv+", r"\dt+"]
 
 LINEITEM = """CREATE TABLE lineitem (l_orderkey bigint not null, l_partkey bigint not null,
@@ -55,6 +63,24 @@ asyncio.run(main())
 e = sqlalchemy.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres?application_name=sqlalchemy")
 i = sqlalchemy.inspect(e)
 i.get_table_names(); i.get_view_names(); i.get_columns("lineitem")
+"""
+
+# pgcli's completion refresh as its prompt starts it (casing included).
+PGCLI = """import sys, tempfile, threading
+from pgcli.completion_refresher import CompletionRefresher
+from pgcli.pgexecute import PGExecute
+from pgspecial.main import PGSpecial
+e = PGExecute("postgres", "postgres", None, "127.0.0.1", sys.argv[1], application_name="pgcli")
+done = threading.Event()
+settings = {"casing_file": tempfile.mktemp(), "generate_casing_file": True, "single_connection": True}
+CompletionRefresher().refresh(e, PGSpecial(), lambda completer: done.set(), settings=settings)
+assert done.wait(60)
+"""
+
+DBT_PROFILE = """ember:
+  target: dev
+  outputs:
+    dev: {{type: postgres, host: 127.0.0.1, port: {port}, user: postgres, password: '', dbname: postgres, schema: dbt_smoke, threads: 1}}
 """
 
 
@@ -120,10 +146,39 @@ def main():
             url = f"jdbc:postgresql://127.0.0.1:{port}/postgres?ApplicationName=pgjdbc"
             subprocess.run(["java", "-cp", f"{jar}:.", "Meta", url], cwd=tmp, check=True)
         subprocess.run([VENV_PY, "-c", PYTHON, str(port)], check=True)
+        subprocess.run([VENV_PY, "-c", PGCLI, str(port)], check=True)
+        if os.path.exists(DBT):
+            record_dbt(port, tmp, psql)
+        if os.path.exists(SUPERSET_PY):
+            url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres?application_name=superset"
+            script = os.path.join(ROOT, "tests", "clients", "superset", "introspect.py")
+            subprocess.run([SUPERSET_PY, script, url, "lineitem", "v_lineitem_count"], check=True,
+                           stdout=subprocess.DEVNULL, env={**os.environ, "SUPERSET_HOME": tmp})
     finally:
         subprocess.run(as_postgres([f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"]), capture_output=True)
     write(parse_log(log))
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def record_dbt(port, tmp, psql):
+    """`dbt run` twice of tests/clients/dbt over a copy of employees.csv."""
+    csv = os.path.join(ROOT, "sql-tests", "data", "employees.csv")
+    ddl = ("CREATE TABLE dbt_employees (emp_id bigint, name text, dept_id bigint, salary float8, hired date, "
+           "manager_id bigint, active bool)")
+    subprocess.run(psql + ["-q", "-c", ddl, "-c", f"\\copy dbt_employees from '{csv}' csv header"], check=True,
+                   env={**os.environ, "PGAPPNAME": "setup"})
+    project = os.path.join(tmp, "dbt")
+    shutil.copytree(os.path.join(ROOT, "tests", "clients", "dbt"), project)
+    with open(os.path.join(project, "profiles.yml"), "w") as f:
+        f.write(DBT_PROFILE.format(port=port))
+    env = {**os.environ, "DBT_PROFILES_DIR": project, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    for command in (["debug"], ["run"], ["run"]):
+        subprocess.run([DBT, *command], cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def is_catalog_query(sql):
+    body = re.sub(r"/\*.*?\*/", "", sql, flags=re.S).strip().lower()
+    return body.startswith(("select", "with")) and re.search(r"\bpg_|information_schema|current_|version\(", body)
 
 
 ENTRY = re.compile(r"^([A-Za-z_\[\]]*)\|(LOG|DETAIL|ERROR|STATEMENT|HINT|WARNING):  (.*)$")
@@ -147,16 +202,21 @@ def parse_log(path):
             continue
         current = None
         s = re.match(r"(?:statement|execute [^:]*): (.*)$", text) if kind == "LOG" else None
-        if s and app in ("psql", "pgjdbc", "asyncpg", "sqlalchemy"):
+        if s and app in CLIENTS:
             current = [app, s.group(1), None]
             entries.append(current)
-    return [(a, sql.strip(), p) for a, sql, p in entries if sql.strip()]
+    return [(a, sql.strip(), p) for a, sql, p in entries
+            if sql.strip() and (a not in CATALOG_ONLY or is_catalog_query(sql))]
 
 
 def write(entries):
     by_client = {}
     for client, sql, params in entries:
-        by_client.setdefault(client, []).append((sql, params))
+        queries = by_client.setdefault(client, [])
+        # dbt and Superset open many connections, each with the same preamble.
+        if client in CATALOG_ONLY and (sql, params) in queries:
+            continue
+        queries.append((sql, params))
     for client, queries in by_client.items():
         with open(os.path.join(OUT, f"{client}.sql"), "w") as f:
             f.write(f"-- Recorded from {client} against PostgreSQL by sql-tests/tools/record_introspection.py.\n")

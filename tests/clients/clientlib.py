@@ -110,3 +110,17 @@ EXPECTED_TEXT = {
     "iv": "1 day 02:03:04", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
     "j": '{"a": [1, 2]}', "jb": '{"a": [1, 2]}', "ai": "{1,2,3}", "at": '{x,"y z",NULL}', "nul": None,
 }
+
+
+def require(available: bool, what: str):
+    """Skip a client whose tool is missing on a developer machine; fail under CI (CI=true),
+    where scripts/setup.sh must have installed it."""
+    import os
+
+    import pytest
+
+    if available:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{what} is missing (scripts/setup.sh installs it)")
+    pytest.skip(f"{what} is missing (run scripts/setup.sh)")

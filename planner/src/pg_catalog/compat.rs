@@ -59,7 +59,9 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
             return parsed
                 .into_iter()
                 .map(|s| {
-                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(text_regclass_casts(no_comments(generate_subscripts_as_unnest(s))))));
+                    let s = generate_subscripts_as_unnest(s);
+                    let s = regtype_text_as_format_type(oidvector_as_text_array(regexp_split_as_unnest(s)));
+                    let s = correlated_case_subqueries(empty_catalog_arrays(to_regclass_as_cast(text_regclass_casts(no_comments(s)))));
                     let s = unnest_alias_names_column(lateral_unnest_as_projection(regproc_names(s)));
                     let s = aggregated_lookups(expandarray_as_unnest(s));
                     let s = if names_views { super::information_schema::rewrite(s) } else { s };
@@ -108,6 +110,112 @@ fn generate_subscripts_as_unnest(statement: datafusion::sql::sqlparser::ast::Sta
             {
                 let text = format!("unnest(range(1, CAST(coalesce(array_length({array}, {dim}), 0) AS BIGINT) + 1))");
                 if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_expr()) {
+                    *expr = replacement;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): `oid::regtype::text` becomes `format_type(oid, NULL)`, the
+/// type's name as PostgreSQL's `regtype` output spells it (`bigint`, `character varying`).
+/// Ember's `regtype` is the OID itself, so the cast chain answered `20`; pgcli reads column
+/// and return types this way (`att.atttypid::regtype::text`, `prorettype::regtype::text`).
+fn regtype_text_as_format_type(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    let named = |t: &datafusion::sql::sqlparser::ast::DataType, names: &[&str]| {
+        let t = t.to_string().to_ascii_lowercase();
+        names.contains(&t.strip_prefix("pg_catalog.").unwrap_or(&t))
+    };
+    struct Visitor<F>(F);
+    impl<F: Fn(&datafusion::sql::sqlparser::ast::DataType, &[&str]) -> bool> VisitorMut for Visitor<F> {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr: inner, data_type: outer, .. } = expr
+                && (self.0)(outer, &["text", "varchar", "name"])
+                && let Expr::Cast { expr: oid, data_type: middle, .. } = inner.as_ref()
+                && (self.0)(middle, &["regtype"])
+            {
+                let sql = format!("format_type({oid}, NULL)");
+                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                    *expr = replacement;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor(named));
+    statement
+}
+
+/// Rule (catalog queries only): `proargtypes::regtype[]` / `proallargtypes::regtype[]`
+/// (an `oidvector` / `oid[]`, which Ember's `pg_proc` holds as space-separated text) becomes
+/// `string_to_array(col, ' ')`: the argument type OIDs as a text array. pgcli's function
+/// query reads them as `COALESCE(proallargtypes::regtype[], proargtypes::regtype[])::text[]`;
+/// PostgreSQL's answer names the types (`{integer,text}`), Ember's gives their OIDs, as its
+/// `::regtype::text` does.
+fn oidvector_as_text_array(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr: inner, data_type, .. } = expr
+                && matches!(data_type.to_string().to_ascii_lowercase().as_str(), "regtype[]" | "oid[]")
+                && let Some(column) = match inner.as_ref() {
+                    Expr::Identifier(id) => Some(id),
+                    Expr::CompoundIdentifier(ids) => ids.last(),
+                    _ => None,
+                }
+                && matches!(column.value.to_ascii_lowercase().as_str(), "proargtypes" | "proallargtypes")
+            {
+                let sql = format!("string_to_array({inner}, ' ')");
+                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                    *expr = replacement;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement;
+    let _ = statement.visit(&mut Visitor);
+    statement
+}
+
+/// Rule (catalog queries only): `regexp_split_to_table(s, p)` becomes
+/// `unnest(string_to_array(regexp_replace(s, p, chr(31), 'g'), chr(31)))`. DataFusion has
+/// no `regexp_split_to_table`; pgcli's casing query splits function sources (`prosrc`)
+/// into words with it. (Text that holds the unit separator itself would split there too.)
+fn regexp_split_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr
+                && f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("regexp_split_to_table"))
+                && let FunctionArguments::List(list) = &f.args
+                && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(text)), FunctionArg::Unnamed(FunctionArgExpr::Expr(pattern))] = list.args.as_slice()
+            {
+                let sql = format!("unnest(string_to_array(regexp_replace({text}, {pattern}, chr(31), 'g'), chr(31)))");
+                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
                     *expr = replacement;
                 }
             }
@@ -677,6 +785,26 @@ mod tests {
         let out = rewritten(sql);
         assert!(out.contains("THEN NULL"), "{out}");
         assert!(out.contains("SELECT max(oid)"), "{out}");
+    }
+
+    #[test]
+    fn regtype_names_through_format_type() {
+        let out = rewritten("SELECT att.atttypid::regtype::text, prorettype::pg_catalog.regtype::text AS r FROM pg_catalog.pg_attribute att");
+        assert!(out.contains("format_type(att.atttypid, NULL)") && out.contains("format_type(prorettype, NULL) AS r"), "{out}");
+    }
+
+    #[test]
+    fn argument_types_as_text_arrays() {
+        let out = rewritten("SELECT COALESCE(proallargtypes::regtype[], p.proargtypes::regtype[])::text[] FROM pg_catalog.pg_proc p");
+        assert!(out.contains("COALESCE(string_to_array(proallargtypes, ' '), string_to_array(p.proargtypes, ' '))"), "{out}");
+        let other = rewritten("SELECT typname::regtype[] FROM pg_catalog.pg_type");
+        assert!(!other.contains("string_to_array"), "{other}");
+    }
+
+    #[test]
+    fn regexp_split_to_table_as_unnest() {
+        let out = rewritten("SELECT regexp_split_to_table(prosrc, '\\W+') AS word FROM pg_catalog.pg_proc");
+        assert!(out.contains("unnest(string_to_array(regexp_replace(prosrc, '\\W+', chr(31), 'g'), chr(31))) AS word"), "{out}");
     }
 
     #[test]

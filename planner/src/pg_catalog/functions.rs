@@ -1,6 +1,6 @@
 //! Catalog functions datafusion-pg-catalog does not provide, or provides without the
 //! session's state: `version()`, `current_setting`, `set_config`, `session_user`,
-//! `obj_description`/`col_description`/`shobj_description`, `pg_get_viewdef`,
+//! `current_schemas`, `obj_description`/`col_description`/`shobj_description`, `pg_get_viewdef`,
 //! `pg_get_indexdef`, `pg_get_serial_sequence`.
 
 use std::fmt::Debug;
@@ -29,7 +29,8 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(version(session.clone()));
     ctx.register_udf(current_setting(session.clone()));
     ctx.register_udf(set_config(session.clone()));
-    ctx.register_udf(session_user(session));
+    ctx.register_udf(session_user(session.clone()));
+    ctx.register_udf(current_schemas(session));
     // Every Ember object lives in a schema on the search path.
     for name in ["pg_function_is_visible", "pg_type_is_visible", "pg_opclass_is_visible", "pg_collation_is_visible"] {
         ctx.register_udf(always_true(name));
@@ -195,6 +196,56 @@ fn session_user(session: Arc<dyn SessionInfo>) -> ScalarUDF {
     )
 }
 
+/// `current_schemas(include_implicit)`: the session's `search_path` (without `$user`,
+/// as no schema is named after a user), with the implicitly searched `pg_catalog` first
+/// when asked — PostgreSQL's answer (`{pg_catalog,public}`), which pgcli shows as its
+/// search path and completes from.
+fn current_schemas(session: Arc<dyn SessionInfo>) -> ScalarUDF {
+    let item = Arc::new(datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true));
+    let list = DataType::List(item.clone());
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "current_schemas",
+        Signature::new(TypeSignature::Exact(vec![DataType::Boolean]), Volatility::Stable),
+        list,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let path = session.setting("search_path").unwrap_or_default();
+            let explicit = search_path_schemas(&path);
+            let n = rows(args);
+            let implicit = args.first().ok_or_else(|| DataFusionError::Plan("current_schemas needs one argument".to_string()))?;
+            let implicit = implicit.to_array(n.unwrap_or(1))?;
+            let implicit = implicit.as_boolean_opt().ok_or_else(|| DataFusionError::Plan("current_schemas takes a boolean".to_string()))?;
+            let mut builder = datafusion::arrow::array::ListBuilder::new(datafusion::arrow::array::StringBuilder::new()).with_field(item.clone());
+            for i in 0..implicit.len() {
+                if implicit.is_null(i) {
+                    builder.append_null();
+                    continue;
+                }
+                if implicit.value(i) && !explicit.iter().any(|s| s == "pg_catalog") {
+                    builder.values().append_value("pg_catalog");
+                }
+                for schema in &explicit {
+                    builder.values().append_value(schema);
+                }
+                builder.append(true);
+            }
+            let array: ArrayRef = Arc::new(builder.finish());
+            Ok(match n {
+                Some(_) => ColumnarValue::Array(array),
+                None => ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?),
+            })
+        }),
+    ))
+}
+
+/// `"$user", public` -> `["public"]`.
+fn search_path_schemas(path: &str) -> Vec<String> {
+    path.split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty() && *s != "\"$user\"" && *s != "$user")
+        .map(|s| s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).map(str::to_string).unwrap_or_else(|| s.to_lowercase()))
+        .collect()
+}
+
 /// PostgreSQL's size rendering: bytes below 10 kB, then kB, MB, GB, TB, PB, half-rounded.
 pub fn size_pretty(bytes: i64) -> String {
     const LIMIT: i64 = 10 * 1024;
@@ -281,6 +332,13 @@ fn null_text(name: &str, arities: &[usize]) -> ScalarUDF {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_path_as_schemas() {
+        assert_eq!(search_path_schemas("\"$user\", public"), vec!["public"]);
+        assert_eq!(search_path_schemas("Dbt_Smoke, \"Mixed\", pg_catalog"), vec!["dbt_smoke", "Mixed", "pg_catalog"]);
+        assert!(search_path_schemas("").is_empty());
+    }
 
     #[test]
     fn sizes_like_postgres() {

@@ -16,6 +16,7 @@ pub mod functions;
 pub mod information_schema;
 pub mod overrides;
 pub mod patch;
+pub mod relations;
 pub mod user_functions;
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::{
     PgCatalogSchemaProvider, PgCatalogStaticTables, array_bounds_udf, create_current_database_udf,
-    create_current_schema_udf, create_current_schemas_udf, create_pg_backend_pid_udf, create_pg_encoding_to_char_udf,
+    create_current_schema_udf, create_pg_backend_pid_udf, create_pg_encoding_to_char_udf,
     create_pg_get_constraintdef, create_pg_get_partition_ancestors_udf, create_pg_get_partkeydef_udf,
     create_pg_get_statisticsobjdef_columns_udf, create_pg_get_userbyid_udf, create_pg_relation_is_publishable_udf,
     create_pg_relation_size_udf, create_pg_stat_get_numscans, create_pg_table_is_visible,
@@ -71,7 +72,6 @@ impl PgCatalog {
     pub fn register_functions(&self, ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
         ctx.register_udf(create_current_database_udf(DEFAULT_CATALOG));
         ctx.register_udf(create_current_schema_udf());
-        ctx.register_udf(create_current_schemas_udf());
         ctx.register_udf(create_pg_get_userbyid_udf());
         for name in ["has_table_privilege", "has_schema_privilege", "has_database_privilege", "has_any_column_privilege"] {
             ctx.register_udf(has_privilege_udf::create_has_privilege_udf(name));

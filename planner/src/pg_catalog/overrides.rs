@@ -4,6 +4,7 @@
 //! - `pg_settings`: one row per setting of Ember's registry (the crate has a single row).
 //! - `pg_attribute`, `pg_class`: the crate's rows, corrected (see [`super::patch`]).
 //!
+//! - `pg_tables`, `pg_views`: views over `pg_class` (see [`super::relations`]).
 //! - `pg_proc`: PostgreSQL's built-in functions (the crate's static rows), then the user's
 //!   functions from the source handed to [`EmberPgCatalog::new`] (see [`super::user_functions`]).
 
@@ -15,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider};
 
 use super::patch::{Patch, Patched};
+use super::relations::{RelationList, RelationView};
 use super::user_functions::{UserFunctionSource, WithUserFunctions};
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
@@ -56,12 +58,23 @@ impl EmberPgCatalog {
         let (Some(inner), Some(namespaces)) = (self.inner.table(name).await?, self.inner.table("pg_namespace").await?) else {
             return self.inner.table(name).await;
         };
-        Ok(Some(Arc::new(WithUserFunctions::new(inner, namespaces, self.user_functions.clone()))))
+        let with_user = Arc::new(WithUserFunctions::new(inner, namespaces, self.user_functions.clone()));
+        // Array columns in PostgreSQL (pgcli's casing query unnests proargnames).
+        let patch = Patch::ListColumns(&["proargnames", "proargmodes", "proconfig", "proacl"]);
+        Ok(Some(Arc::new(Patched::new(patch, with_user, self.inner.clone(), self.catalogs.clone()))))
     }
 
     async fn patched(&self, name: &str, patch: Patch) -> Result<Option<Arc<dyn TableProvider>>> {
         let Some(inner) = self.inner.table(name).await? else { return Ok(None) };
         Ok(Some(Arc::new(Patched::new(patch, inner, self.inner.clone(), self.catalogs.clone()))))
+    }
+
+    /// `pg_tables` / `pg_views` over `pg_class` (see [`super::relations`]).
+    async fn relations(&self, view: RelationView) -> Result<Option<Arc<dyn TableProvider>>> {
+        let (Some(pg_class), Some(pg_namespace)) = (self.inner.table("pg_class").await?, self.inner.table("pg_namespace").await?) else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(RelationList::new(view, pg_class, pg_namespace, self.catalogs.clone()))))
     }
 
     fn pg_settings(&self) -> Result<Arc<dyn TableProvider>> {
@@ -128,6 +141,8 @@ impl SchemaProvider for EmberPgCatalog {
             "pg_namespace" => self.patched(name, Patch::ListColumns(&["nspacl"])).await,
             "pg_type" => self.patched(name, Patch::Type).await,
             "pg_proc" => self.pg_proc(name).await,
+            "pg_tables" => self.relations(RelationView::Tables).await,
+            "pg_views" => self.relations(RelationView::Views).await,
             // Key columns are arrays in PostgreSQL (clients unnest() them); Ember has no
             // indexes or constraints, so these tables are empty either way.
             "pg_index" => self.patched(name, Patch::ListColumns(&["indkey", "indclass", "indcollation", "indoption"])).await,

@@ -48,6 +48,53 @@ async fn tables_views_and_schemas_survive_kill_9() {
     assert_eq!(count(&client, "SELECT count(*) FROM emp").await, emp);
 }
 
+/// dbt's view swap (create `m__tmp`, rename `m` to `m__backup`, rename `m__tmp` to `m`,
+/// drop the backup) and a renamed table come back under their new names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_relations_survive_kill_9() {
+    let dir = temp_dir("rename");
+    let sample = repo_root().join("sql-tests/data");
+    {
+        let server = TestServer::start(&dir);
+        let client = server.connect().await;
+        client
+            .batch_execute(&format!(
+                "CREATE EXTERNAL TABLE emp STORED AS CSV LOCATION '{0}/employees.csv' OPTIONS ('format.has_header' 'true');
+                 CREATE EXTERNAL TABLE d STORED AS CSV LOCATION '{0}/departments.csv' OPTIONS ('format.has_header' 'true');
+                 CREATE SCHEMA models;
+                 CREATE VIEW models.m AS SELECT emp_id FROM emp;
+                 BEGIN;
+                 CREATE VIEW \"ember\".\"models\".\"m__dbt_tmp\" AS (SELECT emp_id, name FROM emp WHERE active);
+                 ALTER TABLE \"ember\".\"models\".\"m\" RENAME TO \"m__dbt_backup\";
+                 ALTER VIEW \"ember\".\"models\".\"m__dbt_tmp\" RENAME TO \"m\";
+                 COMMIT;
+                 DROP VIEW IF EXISTS \"ember\".\"models\".\"m__dbt_backup\" CASCADE;
+                 ALTER TABLE d RENAME TO \"Departments\";",
+                sample.display()
+            ))
+            .await
+            .unwrap();
+        assert_eq!(count(&client, "SELECT count(*) FROM models.m WHERE name IS NOT NULL").await, 30);
+        server.kill9();
+    }
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    assert_eq!(count(&client, "SELECT count(*) FROM models.m WHERE name IS NOT NULL").await, 30);
+    assert!(count(&client, "SELECT count(*) FROM \"Departments\"").await > 0);
+    for gone in ["models.m__dbt_tmp", "models.m__dbt_backup", "d"] {
+        let err = client.query(&format!("SELECT * FROM {gone}"), &[]).await.unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some("42P01"), "{gone}");
+    }
+    let views: Vec<String> = client
+        .query("SELECT viewname FROM pg_views WHERE schemaname = 'models'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(views, vec!["m".to_string()]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relative_locations_resolve_against_the_start_directory() {
     let dir = temp_dir("relative");

@@ -82,6 +82,8 @@ impl Engine {
             .with_catalog_list(self.catalogs.clone())
             .with_default_features()
             .with_type_planner(Arc::new(ember_planner::types::PgTypePlanner))
+            // After type coercion: text cast to bytea/interval uses PostgreSQL's input.
+            .with_analyzer_rule(Arc::new(ember_planner::pg_input::PgTextInput))
             .build();
         SessionContext::new_with_state(state)
     }

@@ -109,7 +109,7 @@ pub fn postgres_interval_literals(statement: &mut SqlStatement) {
 }
 
 /// Rule: an integer literal that fits in `int4`, standing alone as an output column of
-/// the statement's own select list (`SELECT 2`, `SELECT -1 AS x`), is typed `integer` as
+/// the statement's own select list (`SELECT 2`, `SELECT -1 AS x`; not a set operation), is typed `integer` as
 /// PostgreSQL types it (node-postgres then returns a number, not a string). Only there:
 /// DataFusion's integer arithmetic wraps on overflow instead of raising 22003, so typing
 /// literals inside expressions as `int4` would turn `2147483647 + 1` into a silent
@@ -128,31 +128,23 @@ pub fn int4_output_literals(query: &mut Query) {
             _ => false,
         }
     }
-    fn visit(body: &mut SetExpr) {
-        match body {
-            SetExpr::SetOperation { left, right, .. } => {
-                visit(left);
-                visit(right);
-            }
-            SetExpr::Select(select) => {
-                for item in &mut select.projection {
-                    let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-                    if fits_int4(expr) {
-                        let literal = std::mem::replace(expr, Expr::value(Value::Null));
-                        *expr = Expr::Cast {
-                            kind: CastKind::Cast,
-                            expr: Box::new(literal),
-                            data_type: SqlType::Integer(None),
-                            array: false,
-                            format: None,
-                        };
-                    }
-                }
-            }
-            _ => {}
+    // Not in set operations: the described type comes from the plan before type coercion,
+    // which takes the first branch's type, so `SELECT 1 UNION SELECT 10000000000` would be
+    // described as `integer` and sent as `bigint`.
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    for item in &mut select.projection {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+        if fits_int4(expr) {
+            let literal = std::mem::replace(expr, Expr::value(Value::Null));
+            *expr = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(literal),
+                data_type: SqlType::Integer(None),
+                array: false,
+                format: None,
+            };
         }
     }
-    visit(query.body.as_mut());
 }
 
 /// Marks the internal part of a column name made unique for DataFusion; clients see only
@@ -303,7 +295,8 @@ mod tests {
     #[test]
     fn output_literals_are_int4() {
         assert_eq!(rewritten("SELECT 2"), "SELECT CAST(2 AS INTEGER) AS \"?column?\"");
-        assert_eq!(rewritten("SELECT -5 AS x UNION SELECT 7"), "SELECT CAST(-5 AS INTEGER) AS x UNION SELECT CAST(7 AS INTEGER)");
+        assert_eq!(rewritten("SELECT -5 AS x"), "SELECT CAST(-5 AS INTEGER) AS x");
+        assert_eq!(rewritten("SELECT 1 AS x UNION SELECT 10000000000"), "SELECT 1 AS x UNION SELECT 10000000000");
         // Too big for int4, in an expression, or in a subquery: left to DataFusion.
         assert_eq!(rewritten("SELECT 2147483648 AS x"), "SELECT 2147483648 AS x");
         assert_eq!(rewritten("SELECT 2147483647 + 1 AS x"), "SELECT 2147483647 + 1 AS x");
@@ -318,6 +311,6 @@ mod tests {
 
     #[test]
     fn set_operations_name_from_the_first_branch() {
-        assert_eq!(rewritten("SELECT 1 UNION SELECT 2"), "SELECT CAST(1 AS INTEGER) AS \"?column?\" UNION SELECT CAST(2 AS INTEGER)");
+        assert_eq!(rewritten("SELECT 1 UNION SELECT 2"), "SELECT 1 AS \"?column?\" UNION SELECT 2");
     }
 }

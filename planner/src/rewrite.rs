@@ -11,11 +11,13 @@ use datafusion::sql::sqlparser::ast::{
 /// Apply every rewrite rule to a statement.
 pub fn apply(statement: &mut DfStatement) {
     if let DfStatement::Statement(inner) = statement {
+        postgres_interval_literals(inner.as_mut());
         match inner.as_mut() {
             SqlStatement::Query(query) => {
                 fetch_first_as_limit(query);
                 postgres_column_names(query);
                 name_inner_columns(query);
+                int4_output_literals(query);
             }
             SqlStatement::CreateView(view) => {
                 fetch_first_as_limit(&mut view.query);
@@ -130,6 +132,84 @@ pub fn name_inner_columns(query: &mut Query) {
     }
 }
 
+/// Rule: `INTERVAL '...'` literals are read as PostgreSQL reads them (`'1 day 02:03:04'`,
+/// `'P1DT2H'`, `'1-2'`). DataFusion plans the literal itself with Arrow's parser, which
+/// lacks the time-field and ISO forms, so the text is replaced by its PostgreSQL value in
+/// a form Arrow reads exactly (`N months N days N nanoseconds`); text PostgreSQL rejects
+/// becomes a cast, which [`crate::pg_input`] answers with PostgreSQL's error (22007).
+/// Intervals with a unit (`INTERVAL '1' DAY`) are left to DataFusion.
+pub fn postgres_interval_literals(statement: &mut SqlStatement) {
+    use datafusion::sql::sqlparser::ast::{CastKind, Value, ValueWithSpan, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+
+    struct Visitor;
+    impl VisitorMut for Visitor {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Interval(interval) = expr
+                && interval.leading_field.is_none()
+                && interval.last_field.is_none()
+                && let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), .. }) = interval.value.as_mut()
+            {
+                match crate::pg_input::parse_interval(text).ok().and_then(|i| i.month_day_nano()) {
+                    Some((months, days, nanos)) => *text = format!("{months} months {days} days {nanos} nanoseconds"),
+                    None => {
+                        let value = std::mem::replace(interval.value.as_mut(), Expr::value(Value::Null));
+                        *expr = Expr::Cast {
+                            kind: CastKind::Cast,
+                            expr: Box::new(value),
+                            data_type: SqlType::Interval { fields: None, precision: None },
+                            array: false,
+                            format: None,
+                        };
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Visitor);
+}
+
+/// Rule: an integer literal that fits in `int4`, standing alone as an output column of
+/// the statement's own select list (`SELECT 2`, `SELECT -1 AS x`; not a set operation), is typed `integer` as
+/// PostgreSQL types it (node-postgres then returns a number, not a string). Only there:
+/// DataFusion's integer arithmetic wraps on overflow instead of raising 22003, so typing
+/// literals inside expressions as `int4` would turn `2147483647 + 1` into a silent
+/// wrap-around; in a top-level select list the value is only sent, never computed with.
+/// Subqueries, CTEs and views keep DataFusion's `bigint`.
+pub fn int4_output_literals(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{CastKind, UnaryOperator, Value, ValueWithSpan};
+
+    fn fits_int4(expr: &Expr) -> bool {
+        match expr {
+            Expr::Value(ValueWithSpan { value: Value::Number(n, false), .. }) => n.parse::<i32>().is_ok(),
+            Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match expr.as_ref() {
+                Expr::Value(ValueWithSpan { value: Value::Number(n, false), .. }) => format!("-{n}").parse::<i32>().is_ok(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+    // Not in set operations: the described type comes from the plan before type coercion,
+    // which takes the first branch's type, so `SELECT 1 UNION SELECT 10000000000` would be
+    // described as `integer` and sent as `bigint`.
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    for item in &mut select.projection {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+        if fits_int4(expr) {
+            let literal = std::mem::replace(expr, Expr::value(Value::Null));
+            *expr = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(literal),
+                data_type: SqlType::Integer(None),
+                array: false,
+                format: None,
+            };
+        }
+    }
+}
+
 fn name_derived(relation: &mut TableFactor) {
     match relation {
         TableFactor::Derived { subquery, .. } => {
@@ -239,6 +319,9 @@ fn type_name(data_type: &SqlType) -> Option<String> {
             _ => "timestamp",
         },
         SqlType::Interval { .. } => "interval",
+        SqlType::Uuid => "uuid",
+        SqlType::JSON => "json",
+        SqlType::JSONB => "jsonb",
         SqlType::Array(_) => "array",
         _ => return None,
     };
@@ -274,7 +357,7 @@ mod tests {
 
     #[test]
     fn columns_named_like_postgres() {
-        assert_eq!(rewritten("SELECT 1"), "SELECT 1 AS \"?column?\"");
+        assert_eq!(rewritten("SELECT 1"), "SELECT CAST(1 AS INTEGER) AS \"?column?\"");
         assert_eq!(rewritten("SELECT count(*) FROM t"), "SELECT count(*) AS \"count\" FROM t");
         assert_eq!(rewritten("SELECT CAST('1' AS INT)"), "SELECT CAST('1' AS INT) AS \"int4\"");
         assert_eq!(rewritten("SELECT a::TEXT FROM t"), "SELECT a::TEXT AS \"a\" FROM t");
@@ -297,10 +380,29 @@ mod tests {
     #[test]
     fn repeated_names_stay_unique_for_datafusion() {
         assert_eq!(rewritten("SELECT count(a), count(b) FROM t"), "SELECT count(a) AS \"count\", count(b) AS \"count\u{1f}1\" FROM t");
-        assert_eq!(rewritten("SELECT 1, 2"), "SELECT 1 AS \"?column?\", 2 AS \"?column?\u{1f}1\"");
+        assert_eq!(rewritten("SELECT 1, 2"), "SELECT CAST(1 AS INTEGER) AS \"?column?\", CAST(2 AS INTEGER) AS \"?column?\u{1f}1\"");
         assert_eq!(rewritten("SELECT upper(a), a AS upper FROM t"), "SELECT upper(a) AS \"upper\u{1f}0\", a AS upper FROM t");
         assert_eq!(client_column_name("count\u{1f}1"), "count");
         assert_eq!(rewritten("SELECT (SELECT max(x) FROM t)"), "SELECT (SELECT max(x) FROM t) AS \"max\"");
+    }
+
+    #[test]
+    fn interval_literals_read_as_postgres() {
+        assert_eq!(rewritten("SELECT INTERVAL '1 day 02:03:04' AS i"), "SELECT INTERVAL '0 months 1 days 7384000000000 nanoseconds' AS i");
+        assert_eq!(rewritten("SELECT INTERVAL 'P1Y' AS i"), "SELECT INTERVAL '12 months 0 days 0 nanoseconds' AS i");
+        assert_eq!(rewritten("SELECT INTERVAL 'bogus' AS i"), "SELECT CAST('bogus' AS INTERVAL) AS i");
+        assert_eq!(rewritten("SELECT INTERVAL '1' DAY AS i"), "SELECT INTERVAL '1' DAY AS i");
+    }
+
+    #[test]
+    fn output_literals_are_int4() {
+        assert_eq!(rewritten("SELECT 2"), "SELECT CAST(2 AS INTEGER) AS \"?column?\"");
+        assert_eq!(rewritten("SELECT -5 AS x"), "SELECT CAST(-5 AS INTEGER) AS x");
+        assert_eq!(rewritten("SELECT 1 AS x UNION SELECT 10000000000"), "SELECT 1 AS x UNION SELECT 10000000000");
+        // Too big for int4, in an expression, or in a subquery: left to DataFusion.
+        assert_eq!(rewritten("SELECT 2147483648 AS x"), "SELECT 2147483648 AS x");
+        assert_eq!(rewritten("SELECT 2147483647 + 1 AS x"), "SELECT 2147483647 + 1 AS x");
+        assert_eq!(rewritten("SELECT x FROM (SELECT 1 AS x) AS t"), "SELECT x FROM (SELECT 1 AS x) AS t");
     }
 
     #[test]

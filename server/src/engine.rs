@@ -83,6 +83,8 @@ impl Engine {
             .with_default_features()
             .with_type_planner(Arc::new(ember_planner::types::PgTypePlanner))
             .with_analyzer_rules(ember_planner::bool_literals::analyzer_rules())
+            // After type coercion: text cast to bytea/interval uses PostgreSQL's input.
+            .with_analyzer_rule(Arc::new(ember_planner::pg_input::PgTextInput))
             .build();
         SessionContext::new_with_state(state)
     }

@@ -72,7 +72,10 @@ impl ServerError {
         }
         match self {
             ServerError::Planner(PlannerError::DataFusion(e)) | ServerError::DataFusion(e) => {
-                datafusion_sqlstate(e)
+                match ember_planner::pg_input::PgInputError::find(e) {
+                    Some(input) => input.sqlstate(),
+                    None => datafusion_sqlstate(e),
+                }
             }
             ServerError::Planner(PlannerError::Unsupported { .. }) => "0A000",
             ServerError::Planner(PlannerError::InvalidSetting { .. }) => "22023",
@@ -104,7 +107,10 @@ impl ServerError {
         }
         match self {
             ServerError::Planner(PlannerError::DataFusion(e)) | ServerError::DataFusion(e) => {
-                datafusion_message(e)
+                match ember_planner::pg_input::PgInputError::find(e) {
+                    Some(input) => input.to_string(),
+                    None => datafusion_message(e),
+                }
             }
             other => other.to_string(),
         }

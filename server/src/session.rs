@@ -30,6 +30,8 @@ pub struct PlannedStatement {
     result_schema: Option<datafusion::common::DFSchemaRef>,
     /// What to record in the persistent catalog once the statement succeeded.
     persist: Option<Persist>,
+    /// Parameters cast to `oid` (`false`) or `oid[]` (`true`) in the SQL, by position.
+    pub oid_params: std::collections::HashMap<usize, bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,7 @@ impl PlannedStatement {
             plan: self.plan.clone().replace_params_with_values(params)?,
             result_schema: self.result_schema.clone(),
             persist: self.persist.clone(),
+            oid_params: self.oid_params.clone(),
         })
     }
 
@@ -266,6 +269,7 @@ impl Session {
             }
         }
         ember_planner::rewrite::apply(&mut statement);
+        let oid_params = ember_planner::params::oid_parameters(&statement);
         let ddl_text = statement.to_string();
         let plan = match self.ctx.state().statement_to_plan(statement.clone()).await {
             Ok(plan) => plan,
@@ -284,7 +288,7 @@ impl Session {
             }
             _ => None,
         };
-        Ok(PlannedStatement { plan, result_schema, persist })
+        Ok(PlannedStatement { plan, result_schema, persist, oid_params })
     }
 
     /// Run a planned (and bound) statement.

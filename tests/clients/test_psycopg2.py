@@ -43,22 +43,25 @@ def test_typed_row(conn):
     assert row == lib.expected_typed()
 
 
-BYTEA_LITERAL = pytest.mark.xfail(
-    strict=True,
-    reason="psycopg2 interpolates bytes as '\\x00ff...'::bytea and Ember's text->bytea cast keeps the "
-    "characters instead of decoding PostgreSQL's hex format (planner, not pgwire)",
-)
-
-
-@pytest.mark.parametrize(
-    "pg_type,value",
-    [pytest.param(*p, id=p[0], marks=[BYTEA_LITERAL] if p[0] == "bytea" else []) for p in lib.PARAMS],
-)
+@pytest.mark.parametrize("pg_type,value", [pytest.param(*p, id=p[0]) for p in lib.PARAMS])
 def test_parameter_round_trip(conn, pg_type, value):
     cur = conn.cursor()
     cur.execute(f"SELECT %s::{pg_type}", (value,))
     got = cur.fetchone()[0]
     assert (bytes(got) if pg_type == "bytea" else got) == value
+
+
+def test_bytea_literals(conn):
+    """psycopg2 interpolates bytes as '\\x...'::bytea: PostgreSQL's hex input format."""
+    cur = conn.cursor()
+    cur.execute("SELECT %s::bytea, '\\xdeadbeef'::bytea, 'abc\\000d'::bytea", (b"\x00\xff\\x",))
+    assert [bytes(v) for v in cur.fetchone()] == [b"\x00\xff\\x", b"\xde\xad\xbe\xef", b"abc\x00d"]
+    with pytest.raises(psycopg2.Error) as e:
+        cur.execute("SELECT '\\xabc'::bytea")
+    assert e.value.pgcode == "22023"
+    conn.rollback()
+    cur.execute("SELECT 1")
+    assert cur.fetchone() == (1,)
 
 
 def test_error_and_recovery(conn):

@@ -45,10 +45,6 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(null_text("pg_get_viewdef", &[1, 2]));
     ctx.register_udf(null_text("pg_get_triggerdef", &[1, 2]));
     ctx.register_udf(null_text("pg_get_ruledef", &[1, 2]));
-    // Known gap: pg_proc rows are PostgreSQL's built-ins; their signatures are not rendered.
-    ctx.register_udf(null_text("pg_get_function_result", &[1]));
-    ctx.register_udf(null_text("pg_get_function_arguments", &[1]));
-    ctx.register_udf(null_text("pg_get_function_identity_arguments", &[1]));
     ctx.register_udf(pg_size_pretty());
     // External tables keep no storage of their own, like PostgreSQL's foreign tables, for
     // which these sizes are 0 (pg_relation_size and pg_total_relation_size come from the crate).

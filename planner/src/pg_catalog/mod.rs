@@ -17,6 +17,7 @@ pub mod information_schema;
 pub mod overrides;
 pub mod patch;
 pub mod relations;
+pub mod signatures;
 pub mod user_functions;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub const PG_CATALOG: &str = "pg_catalog";
 pub struct PgCatalog {
     static_tables: Arc<PgCatalogStaticTables>,
     schema: Arc<dyn SchemaProvider>,
+    signatures: signatures::Signatures,
 }
 
 impl PgCatalog {
@@ -57,9 +59,10 @@ impl PgCatalog {
         user_functions: user_functions::UserFunctionSource,
     ) -> Result<Self> {
         let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+        let signatures = signatures::Signatures::new(static_tables.pg_proc.data(), user_functions.clone())?;
         let inner = PgCatalogSchemaProvider::try_new(catalogs.clone(), static_tables.clone(), EmptyContextProvider)?;
         let schema: Arc<dyn SchemaProvider> = Arc::new(overrides::EmberPgCatalog::new(Arc::new(inner), catalogs, settings, user_functions));
-        Ok(Self { static_tables, schema })
+        Ok(Self { static_tables, schema, signatures })
     }
 
     /// Make `pg_catalog` a schema of `catalog` (Ember's one database).
@@ -94,7 +97,11 @@ impl PgCatalog {
         ctx.register_udf(quote_ident_udf::create_parse_ident_udf());
         ctx.register_udf(array_bounds_udf::create_array_upper_udf());
         ctx.register_udf(array_bounds_udf::create_array_lower_udf());
+        ctx.state_ref().write().config_mut().set_extension(Arc::new(overrides::SessionExtension(session.clone())));
         functions::register(ctx, session);
+        for udf in self.signatures.udfs() {
+            ctx.register_udf(udf);
+        }
         // generate_series/range over int4 bounds (array_upper(...)), as psql's \d uses.
         CoerceIntArgsToBigInt::widen(ctx);
     }

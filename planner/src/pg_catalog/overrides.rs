@@ -1,7 +1,8 @@
 //! Ember's `pg_catalog` on top of datafusion-pg-catalog's: tables whose rows Ember knows
 //! better than the crate are answered here, everything else is delegated.
 //!
-//! - `pg_settings`: one row per setting of Ember's registry (the crate has a single row).
+//! - `pg_settings`: one row per setting of Ember's registry (the crate has a single row),
+//!   with the querying session's values.
 //! - `pg_attribute`, `pg_class`: the crate's rows, corrected (see [`super::patch`]).
 //!
 //! - `pg_tables`, `pg_views`: views over `pg_class` (see [`super::relations`]).
@@ -12,8 +13,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, Session};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 
 use super::patch::{Patch, Patched};
 use super::relations::{RelationList, RelationView};
@@ -77,53 +81,99 @@ impl EmberPgCatalog {
         Ok(Some(Arc::new(RelationList::new(view, pg_class, pg_namespace, self.catalogs.clone()))))
     }
 
-    fn pg_settings(&self) -> Result<Arc<dyn TableProvider>> {
-        let text = |name: &str| Field::new(name, DataType::Utf8, true);
-        let schema = Arc::new(Schema::new(vec![
-            text("name"),
-            text("setting"),
-            text("unit"),
-            text("category"),
-            text("short_desc"),
-            text("extra_desc"),
-            text("context"),
-            text("vartype"),
-            text("source"),
-            text("min_val"),
-            text("max_val"),
-            text("enumvals"),
-            text("boot_val"),
-            text("reset_val"),
-            text("sourcefile"),
-            Field::new("sourceline", DataType::Int32, true),
-            Field::new("pending_restart", DataType::Boolean, true),
-        ]));
-        let rows = &self.settings;
-        let col = |f: &dyn Fn(&SettingRow) -> Option<String>| -> ArrayRef {
-            Arc::new(rows.iter().map(f).collect::<StringArray>())
+    fn pg_settings(&self) -> Arc<dyn TableProvider> {
+        Arc::new(SettingsTable { rows: self.settings.clone(), schema: settings_schema() })
+    }
+}
+
+/// The session a query runs in, for catalog tables whose rows depend on it (`pg_settings`);
+/// stored in each session's DataFusion config by [`super::PgCatalog::register_functions`].
+#[derive(Debug)]
+pub struct SessionExtension(pub Arc<dyn super::SessionInfo>);
+
+fn settings_schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        text("name"),
+        text("setting"),
+        text("unit"),
+        text("category"),
+        text("short_desc"),
+        text("extra_desc"),
+        text("context"),
+        text("vartype"),
+        text("source"),
+        text("min_val"),
+        text("max_val"),
+        text("enumvals"),
+        text("boot_val"),
+        text("reset_val"),
+        text("sourcefile"),
+        Field::new("sourceline", DataType::Int32, true),
+        Field::new("pending_restart", DataType::Boolean, true),
+    ]))
+}
+
+/// `pg_settings`: one row per registered setting, `setting` being the value in the session
+/// that queries it (`source` is `session` when it differs from the default).
+#[derive(Debug)]
+struct SettingsTable {
+    rows: Vec<SettingRow>,
+    schema: SchemaRef,
+}
+
+impl SettingsTable {
+    fn batch(&self, session: Option<&dyn super::SessionInfo>) -> Result<RecordBatch> {
+        let rows = &self.rows;
+        let current: Vec<String> =
+            rows.iter().map(|r| session.and_then(|s| s.setting(&r.name)).unwrap_or_else(|| r.setting.clone())).collect();
+        let col = |f: &dyn Fn(usize, &SettingRow) -> Option<String>| -> ArrayRef {
+            Arc::new(rows.iter().enumerate().map(|(i, r)| f(i, r)).collect::<StringArray>())
         };
-        let none = || col(&|_| None);
+        let none = || col(&|_, _| None);
         let columns: Vec<ArrayRef> = vec![
-            col(&|r| Some(r.name.clone())),
-            col(&|r| Some(r.setting.clone())),
+            col(&|_, r| Some(r.name.clone())),
+            col(&|i, _| Some(current[i].clone())),
             none(),
-            col(&|_| Some("Ember".to_string())),
-            none(),
-            none(),
-            col(&|r| Some(r.context.to_string())),
-            col(&|_| Some("string".to_string())),
-            col(&|_| Some("default".to_string())),
+            col(&|_, _| Some("Ember".to_string())),
             none(),
             none(),
+            col(&|_, r| Some(r.context.to_string())),
+            col(&|_, _| Some("string".to_string())),
+            col(&|i, r| Some(if current[i] == r.setting { "default" } else { "session" }.to_string())),
             none(),
-            col(&|r| Some(r.setting.clone())),
-            col(&|r| Some(r.setting.clone())),
+            none(),
+            none(),
+            col(&|_, r| Some(r.setting.clone())),
+            col(&|_, r| Some(r.setting.clone())),
             none(),
             Arc::new(Int32Array::from(vec![None::<i32>; rows.len()])),
             Arc::new(BooleanArray::from(vec![Some(false); rows.len()])),
         ];
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for SettingsTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let session = state.config().get_extension::<SessionExtension>();
+        let batch = self.batch(session.as_ref().map(|s| s.0.as_ref()))?;
+        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?.scan(state, projection, filters, limit).await
     }
 }
 
@@ -135,7 +185,7 @@ impl SchemaProvider for EmberPgCatalog {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
-            "pg_settings" => Ok(Some(self.pg_settings()?)),
+            "pg_settings" => Ok(Some(self.pg_settings())),
             "pg_attribute" => self.patched(name, Patch::Attribute).await,
             "pg_class" => self.patched(name, Patch::ListColumns(&["relacl", "reloptions"])).await,
             "pg_namespace" => self.patched(name, Patch::ListColumns(&["nspacl"])).await,

@@ -71,14 +71,14 @@ impl WithUserFunctions {
 }
 
 /// A stable OID per function name, above the range PostgreSQL's built-ins use.
-fn function_oid(name: &str) -> i64 {
+pub(crate) fn function_oid(name: &str) -> i64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut hasher);
     1_000_000_000 + (hasher.finish() % 1_000_000_000) as i64
 }
 
 /// PostgreSQL's type OID for an Arrow type (as Ember encodes it).
-fn type_oid(data_type: &DataType) -> Option<i64> {
+pub(crate) fn type_oid(data_type: &DataType) -> Option<i64> {
     Some(match data_type {
         DataType::Boolean => 16,
         DataType::Int8 | DataType::Int16 => 21,

@@ -22,8 +22,14 @@ use crate::session::Outcome;
 pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, ServerError> {
     // numeric beyond 38 digits (Decimal256) is `numeric` too; arrow-pg maps only Decimal128,
     // so it is described as one, and render.rs writes the values (text and binary).
+    // An oid-alias tag (`pg.oid_alias`) is kept by a cast from an oid column to another
+    // type (DataFusion derives a cast's field from its source): `typelem::regtype::text` is
+    // text, not `oid`, so the tag only counts on integer columns.
+    let misdescribed = |f: &Arc<datafusion::arrow::datatypes::Field>| {
+        f.metadata().contains_key(arrow_pg::datatypes::PG_OID_ALIAS_KEY) && !f.data_type().is_integer()
+    };
     let described;
-    let schema = if schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Decimal256(_, _))) {
+    let schema = if schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Decimal256(_, _)) || misdescribed(f)) {
         described = Schema::new_with_metadata(
             schema
                 .fields()
@@ -31,6 +37,11 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, S
                 .map(|f| match f.data_type() {
                     DataType::Decimal256(_, scale) => {
                         Arc::new(f.as_ref().clone().with_data_type(DataType::Decimal128(38, (*scale).min(38))))
+                    }
+                    _ if misdescribed(f) => {
+                        let mut metadata = f.metadata().clone();
+                        metadata.remove(arrow_pg::datatypes::PG_OID_ALIAS_KEY);
+                        Arc::new(f.as_ref().clone().with_metadata(metadata))
                     }
                     _ => f.clone(),
                 })
@@ -55,12 +66,10 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Result<Vec<FieldInfo>, S
         .zip(schema.fields())
         .map(|(f, arrow_field)| {
             let name = ember_planner::rewrite::client_column_name(f.name());
-            let tagged = arrow_field.metadata().get(ember_planner::types::PG_TYPE_KEY).and_then(|t| match t.as_str() {
-                "uuid" => Some(pgwire::api::Type::UUID),
-                "json" => Some(pgwire::api::Type::JSON),
-                "jsonb" => Some(pgwire::api::Type::JSONB),
-                _ => None,
-            });
+            // An untyped NULL column (`SELECT NULL`) is `text`, as PostgreSQL resolves
+            // unknown output columns; `unknown` (705) makes asyncpg introspect forever.
+            let tagged = tagged_pg_type(arrow_field)
+                .or_else(|| (arrow_field.data_type() == &DataType::Null).then_some(pgwire::api::Type::TEXT));
             if name.len() == f.name().len() && tagged.is_none() {
                 f
             } else {
@@ -83,6 +92,16 @@ fn encodable(data_type: &DataType) -> bool {
         DataType::Dictionary(_, value) => encodable(value),
         _ => true,
     }
+}
+
+/// The PostgreSQL type of a `Utf8` field tagged as `uuid`, `json` or `jsonb`.
+pub fn tagged_pg_type(field: &datafusion::arrow::datatypes::Field) -> Option<pgwire::api::Type> {
+    field.metadata().get(ember_planner::types::PG_TYPE_KEY).and_then(|t| match t.as_str() {
+        "uuid" => Some(pgwire::api::Type::UUID),
+        "json" => Some(pgwire::api::Type::JSON),
+        "jsonb" => Some(pgwire::api::Type::JSONB),
+        _ => None,
+    })
 }
 
 /// Session settings that shape text output.

@@ -20,20 +20,21 @@ fn textual(ty: &Type) -> bool {
     *ty == Type::UUID || *ty == Type::JSON || *ty == Type::JSONB
 }
 
-/// Decode `portal`'s parameters; `inferred` is the plan's type per parameter (`None`
-/// where the client's declared type decides).
-pub fn decode<S: Clone>(portal: &Portal<S>, inferred: &[Option<&DataType>]) -> PgWireResult<ParamValues> {
-    let values = decode_declared(portal, inferred)?;
-    Ok(untyped_arrays(portal, inferred, values))
+/// Decode `portal`'s parameters; `declared` is the PostgreSQL type per parameter (the
+/// client's at Parse, or the tagged type Ember described), `inferred` the plan's type
+/// (`None` where the declared type decides).
+pub fn decode<S: Clone>(portal: &Portal<S>, declared: &[Option<Type>], inferred: &[Option<&DataType>]) -> PgWireResult<ParamValues> {
+    let values = decode_declared(portal, declared, inferred)?;
+    Ok(untyped_arrays(portal, declared, inferred, values))
 }
 
 /// Parameters sent as text of unknown type whose type the plan leaves open (`x = ANY($1)`)
 /// are text, or a text array when they are PostgreSQL array literals (parsed fully: quotes,
 /// escapes, `NULL`), where arrow-pg would split `{"p", "f"}` on commas and keep the quotes.
-fn untyped_arrays<S: Clone>(portal: &Portal<S>, inferred: &[Option<&DataType>], values: ParamValues) -> ParamValues {
+fn untyped_arrays<S: Clone>(portal: &Portal<S>, declared: &[Option<Type>], inferred: &[Option<&DataType>], values: ParamValues) -> ParamValues {
     let ParamValues::List(mut list) = values else { return values };
     for (i, slot) in list.iter_mut().enumerate() {
-        let untyped = match portal.statement.parameter_types.get(i) {
+        let untyped = match declared.get(i) {
             None | Some(None) => true,
             Some(Some(ty)) => *ty == Type::UNKNOWN,
         };
@@ -56,12 +57,12 @@ fn untyped_arrays<S: Clone>(portal: &Portal<S>, inferred: &[Option<&DataType>], 
     ParamValues::List(list)
 }
 
-fn decode_declared<S: Clone>(portal: &Portal<S>, inferred: &[Option<&DataType>]) -> PgWireResult<ParamValues> {
-    let declared = &portal.statement.parameter_types;
-    if !declared.iter().flatten().any(textual) {
+fn decode_declared<S: Clone>(portal: &Portal<S>, declared: &[Option<Type>], inferred: &[Option<&DataType>]) -> PgWireResult<ParamValues> {
+    let unchanged = declared.iter().enumerate().all(|(i, t)| portal.statement.parameter_types.get(i).cloned().flatten() == *t);
+    if unchanged && !declared.iter().flatten().any(textual) {
         return arrow_pg::datatypes::df::deserialize_parameters(portal, inferred);
     }
-    let mut types = declared.clone();
+    let mut types = declared.to_vec();
     let mut values = portal.parameters.clone();
     let mut formats = Vec::with_capacity(values.len());
     for (i, value) in values.iter_mut().enumerate() {
@@ -148,18 +149,22 @@ mod tests {
         for (ty, format, bytes, expected) in cases {
             // An int4 beside it keeps its own (binary) format.
             let p = portal(vec![Some(ty.clone()), Some(Type::INT4)], vec![format, 1], vec![Some(&bytes), Some(&7i32.to_be_bytes())]);
-            let got = scalars(decode(&p, &[None, None]).unwrap());
+            let got = scalars(decode(&p, &p.statement.parameter_types, &[None, None]).unwrap());
             assert_eq!(got, vec![ScalarValue::Utf8(Some(expected.to_string())), ScalarValue::Int32(Some(7))], "{ty} format {format}");
         }
         let null = portal(vec![Some(Type::UUID)], vec![1], vec![None]);
-        assert_eq!(scalars(decode(&null, &[None]).unwrap()), vec![ScalarValue::Utf8(None)]);
+        assert_eq!(scalars(decode(&null, &null.statement.parameter_types, &[None]).unwrap()), vec![ScalarValue::Utf8(None)]);
+        // Undeclared at Parse, described as uuid (`$1::uuid`): a binary uuid decodes too.
+        let undeclared = portal(vec![None], vec![1], vec![Some(&UUID_BYTES)]);
+        let got = scalars(decode(&undeclared, &[Some(Type::UUID)], &[None]).unwrap());
+        assert_eq!(got, vec![ScalarValue::Utf8(Some(UUID_TEXT.to_string()))]);
     }
 
     #[test]
     fn malformed_binary_values_are_errors() {
         let short = portal(vec![Some(Type::UUID)], vec![1], vec![Some(&[1, 2, 3])]);
-        assert!(decode(&short, &[None]).is_err());
+        assert!(decode(&short, &short.statement.parameter_types, &[None]).is_err());
         let jsonb = portal(vec![Some(Type::JSONB)], vec![1], vec![Some(b"\x02{}")]);
-        assert!(decode(&jsonb, &[None]).is_err());
+        assert!(decode(&jsonb, &jsonb.statement.parameter_types, &[None]).is_err());
     }
 }

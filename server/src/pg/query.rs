@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use ember_planner::statement::{Command, parse};
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::{Format, Portal};
@@ -238,19 +238,40 @@ impl ExtendedQueryHandler for QueryHandler {
                 if failed {
                     return Err(ServerError::InFailedTransaction.into());
                 }
-                let types = parameter_data_types(&planned.plan)?;
+                let fields = parameter_fields(&planned.plan)?;
                 // A type the client declared at Parse decides how the value is decoded; the
-                // plan then coerces it. Only undeclared parameters use the inferred type.
+                // plan then coerces it. Undeclared parameters use the type Ember described:
+                // a tagged one (`$1::uuid`) as that PostgreSQL type, others as inferred.
                 let declared = &portal.statement.parameter_types;
-                let refs: Vec<Option<&DataType>> = types
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| match declared.get(i) {
-                        Some(Some(ty)) if *ty != Type::UNKNOWN => None,
-                        _ => t.as_ref(),
-                    })
-                    .collect();
-                let params = super::params::decode(portal, &refs)?;
+                let count = fields.len().max(declared.len());
+                let mut effective = Vec::with_capacity(count);
+                let mut refs: Vec<Option<&DataType>> = Vec::with_capacity(count);
+                for i in 0..count {
+                    let field = fields.get(i).and_then(Option::as_ref);
+                    // `$1::oid[]` (described as oid[]) decodes as the int4[] it is planned as.
+                    let oid = planned.oid_params.get(&(i + 1)).map(|array| if *array { Type::INT4_ARRAY } else { Type::INT4 });
+                    match declared.get(i) {
+                        Some(Some(ty)) if *ty != Type::UNKNOWN => {
+                            let ty = match (ty, &oid) {
+                                (t, Some(int4)) if *t == Type::OID_ARRAY || *t == Type::OID => int4.clone(),
+                                (t, _) => t.clone(),
+                            };
+                            effective.push(Some(ty));
+                            refs.push(None);
+                        }
+                        _ => match oid.or_else(|| field.and_then(|f| super::encode::tagged_pg_type(f))) {
+                            Some(tagged) => {
+                                effective.push(Some(tagged));
+                                refs.push(None);
+                            }
+                            None => {
+                                effective.push(declared.get(i).cloned().flatten());
+                                refs.push(field.map(|f| f.data_type()));
+                            }
+                        },
+                    }
+                }
+                let params = super::params::decode(portal, &effective, &refs)?;
                 let bound = planned.bind(&params)?;
                 self.timed(&limits, self.session.execute(bound)).await?
             }
@@ -260,8 +281,16 @@ impl ExtendedQueryHandler for QueryHandler {
     }
 }
 
-fn parameter_data_types(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<Option<DataType>>, ServerError> {
-    Ok(ember_planner::params::parameter_types(plan)?)
+fn parameter_fields(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<Option<FieldRef>>, ServerError> {
+    Ok(ember_planner::params::parameter_fields(plan)?)
+}
+
+/// The type a parameter is described as: its tagged PostgreSQL type, the inferred type's
+/// PostgreSQL equivalent, or `text` when nothing is known.
+fn described_type(field: Option<FieldRef>) -> Type {
+    field
+        .and_then(|f| super::encode::tagged_pg_type(&f).or_else(|| arrow_pg::datatypes::into_pg_type(f.data_type()).ok()))
+        .unwrap_or(Type::TEXT)
 }
 
 /// Parses and plans statements for the extended protocol (once, at Parse).
@@ -300,9 +329,14 @@ impl QueryParser for Parser {
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
         match stmt {
-            Prepared::Plan(planned) => Ok(parameter_data_types(&planned.plan)?
+            Prepared::Plan(planned) => Ok(parameter_fields(&planned.plan)?
                 .into_iter()
-                .map(|t| t.and_then(|t| arrow_pg::datatypes::into_pg_type(&t).ok()).unwrap_or(Type::TEXT))
+                .enumerate()
+                .map(|(i, field)| match planned.oid_params.get(&(i + 1)) {
+                    Some(true) => Type::OID_ARRAY,
+                    Some(false) => Type::OID,
+                    None => described_type(field),
+                })
                 .collect()),
             Prepared::Command(_) => Ok(vec![]),
         }

@@ -15,4 +15,5 @@ mod raw;
 mod restart;
 mod slt;
 mod tpch;
+mod types;
 mod udf;

@@ -1,0 +1,211 @@
+//! PostgreSQL's input functions for types whose text form DataFusion reads differently.
+//!
+//! A cast from text to `bytea` or `interval` means PostgreSQL's `byteain` / `interval_in`:
+//! `'\xdeadbeef'::bytea` is 4 bytes (DataFusion keeps the 10 characters as bytes) and
+//! `'1 day 02:03:04'::interval` is valid (DataFusion's parser rejects the time field).
+//! [`PgTextInput`] is an analyzer rule (it runs after type coercion) that replaces every
+//! such cast by a call to [`bytea_in`] / [`interval_in`]; constant folding then evaluates
+//! literal casts once at planning. `INTERVAL '...'` literals are planned by DataFusion
+//! itself, so [`crate::rewrite`] hands them PostgreSQL-parsed text it can read.
+
+pub mod bytea;
+pub mod interval;
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, IntervalMonthDayNanoBuilder};
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Signature, Volatility};
+use datafusion::optimizer::AnalyzerRule;
+
+pub use bytea::parse_bytea;
+pub use interval::{PgInterval, parse_interval};
+
+/// Bad input text for a PostgreSQL type, with the SQLSTATE PostgreSQL reports. Travels
+/// through DataFusion as `DataFusionError::External`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PgInputError {
+    sqlstate: &'static str,
+    message: String,
+}
+
+impl PgInputError {
+    pub fn new(sqlstate: &'static str, message: String) -> Self {
+        Self { sqlstate, message }
+    }
+
+    pub fn sqlstate(&self) -> &'static str {
+        self.sqlstate
+    }
+
+    /// The input error inside a DataFusion error, if that is what it is.
+    pub fn find(error: &DataFusionError) -> Option<&PgInputError> {
+        match error {
+            DataFusionError::External(inner) => inner
+                .downcast_ref::<PgInputError>()
+                .or_else(|| inner.downcast_ref::<DataFusionError>().and_then(Self::find)),
+            DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => Self::find(inner),
+            DataFusionError::Shared(inner) => Self::find(inner),
+            DataFusionError::Collection(errors) => errors.iter().find_map(Self::find),
+            _ => None,
+        }
+    }
+}
+
+impl From<PgInputError> for DataFusionError {
+    fn from(e: PgInputError) -> Self {
+        DataFusionError::External(Box::new(e))
+    }
+}
+
+static BYTEA_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Arc::new(text_input("bytea_in", DataType::Binary, decode_bytea)));
+static INTERVAL_IN: LazyLock<Arc<ScalarUDF>> =
+    LazyLock::new(|| Arc::new(text_input("interval_in", DataType::Interval(IntervalUnit::MonthDayNano), decode_interval)));
+
+/// `bytea_in(text) -> bytea`: PostgreSQL's bytea input.
+pub fn bytea_in() -> Arc<ScalarUDF> {
+    BYTEA_IN.clone()
+}
+
+/// `interval_in(text) -> interval`: PostgreSQL's interval input.
+pub fn interval_in() -> Arc<ScalarUDF> {
+    INTERVAL_IN.clone()
+}
+
+fn text_input(name: &str, output: DataType, decode: fn(&datafusion::arrow::array::StringArray) -> Result<ArrayRef>) -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        output,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let [arg] = args else {
+                return Err(DataFusionError::Plan("expected one text argument".to_string()));
+            };
+            match arg {
+                ColumnarValue::Array(array) => Ok(ColumnarValue::Array(decode(array.as_string::<i32>())?)),
+                ColumnarValue::Scalar(scalar) => {
+                    let array = scalar.to_array()?;
+                    let out = decode(array.as_string::<i32>())?;
+                    Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+                }
+            }
+        }),
+    ))
+}
+
+fn decode_bytea(texts: &datafusion::arrow::array::StringArray) -> Result<ArrayRef> {
+    let mut out = BinaryBuilder::with_capacity(texts.len(), texts.value_data().len());
+    for text in texts.iter() {
+        match text {
+            Some(text) => out.append_value(parse_bytea(text)?),
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn decode_interval(texts: &datafusion::arrow::array::StringArray) -> Result<ArrayRef> {
+    let mut out = IntervalMonthDayNanoBuilder::with_capacity(texts.len());
+    for text in texts.iter() {
+        match text {
+            Some(text) => {
+                let (months, days, nanos) = parse_interval(text)?
+                    .month_day_nano()
+                    .ok_or_else(|| PgInputError::new("22015", format!("interval field value out of range: \"{text}\"")))?;
+                out.append_value(IntervalMonthDayNano::new(months, days, nanos));
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Analyzer rule: text cast to `bytea` or `interval` goes through PostgreSQL's input function.
+#[derive(Debug, Default)]
+pub struct PgTextInput;
+
+impl AnalyzerRule for PgTextInput {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(rewrite_node).data()
+    }
+
+    fn name(&self) -> &str {
+        "ember_pg_text_input"
+    }
+}
+
+fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let inputs = plan.inputs();
+    let schema: DFSchema = if inputs.is_empty() { plan.schema().as_ref().clone() } else { merge_schema(&inputs) };
+    let names = NamePreserver::new(&plan);
+    plan.map_expressions(|expr| {
+        let name = names.save(&expr);
+        expr.transform_up(|e| rewrite_cast(e, &schema)).map(|t| t.update_data(|e| name.restore(e)))
+    })
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn rewrite_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else { return Ok(Transformed::no(expr)) };
+    let target = field.data_type();
+    let function = match target {
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => bytea_in(),
+        DataType::Interval(_) => interval_in(),
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let Ok(source) = inner.get_type(schema) else { return Ok(Transformed::no(expr)) };
+    if !is_text(&source) {
+        return Ok(Transformed::no(expr));
+    }
+    let mut arg = inner.as_ref().clone();
+    if source != DataType::Utf8 {
+        arg = Expr::Cast(Cast::new(Box::new(arg), DataType::Utf8));
+    }
+    let call = Expr::ScalarFunction(ScalarFunction::new_udf(function.clone(), vec![arg]));
+    let output = function.return_type(&[DataType::Utf8])?;
+    Ok(Transformed::yes(if &output == target { call } else { Expr::Cast(Cast::new_from_field(Box::new(call), field.clone())) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    async fn one(sql: &str) -> Result<ScalarValue> {
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config.options_mut().sql_parser.dialect = datafusion::common::config::Dialect::PostgreSQL;
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_analyzer_rule(Arc::new(PgTextInput))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let batches = ctx.sql(sql).await?.collect().await?;
+        ScalarValue::try_from_array(batches[0].column(0), 0)
+    }
+
+    #[tokio::test]
+    async fn casts_use_postgres_input() {
+        assert_eq!(one("SELECT CAST('\\xdeadbeef' AS bytea)").await.unwrap(), ScalarValue::Binary(Some(vec![0xde, 0xad, 0xbe, 0xef])));
+        let interval = one("SELECT CAST('1 day 02:03:04' AS interval)").await.unwrap();
+        assert_eq!(interval, ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 1, 7_384_000_000_000))));
+        // Column values too, not only literals.
+        let from_column = one("SELECT CAST(t AS bytea) FROM (VALUES ('a\\\\b')) v(t)").await.unwrap();
+        assert_eq!(from_column, ScalarValue::Binary(Some(b"a\\b".to_vec())));
+        let err = one("SELECT CAST('\\xzz' AS bytea)").await.unwrap_err();
+        assert_eq!(PgInputError::find(&err).map(PgInputError::sqlstate), Some("22023"), "{err}");
+        let err = one("SELECT CAST(t AS interval) FROM (VALUES ('nonsense')) v(t)").await.unwrap_err();
+        assert_eq!(PgInputError::find(&err).map(PgInputError::sqlstate), Some("22007"), "{err}");
+    }
+}

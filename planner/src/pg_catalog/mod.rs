@@ -10,6 +10,36 @@
 //! lacks (`version()`, `current_setting`, `set_config`, `obj_description`, ...).
 //! [`overrides`] replaces tables whose rows Ember knows better (`pg_settings`).
 
+/// `TableProvider` for a `pg_catalog` table whose rows are computed at each scan: the type
+/// has a `schema: SchemaRef` field and an `async fn scan_rows(&self, &dyn Session) ->
+/// Result<Vec<RecordBatch>>`; the rows are served as an in-memory view.
+macro_rules! computed_view {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl datafusion::datasource::TableProvider for $ty {
+            fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+                self.schema.clone()
+            }
+
+            fn table_type(&self) -> datafusion::datasource::TableType {
+                datafusion::datasource::TableType::View
+            }
+
+            async fn scan(
+                &self,
+                state: &dyn datafusion::catalog::Session,
+                projection: Option<&Vec<usize>>,
+                filters: &[datafusion::logical_expr::Expr],
+                limit: Option<usize>,
+            ) -> datafusion::error::Result<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+                let rows = self.scan_rows(state).await?;
+                let table = datafusion::catalog::MemTable::try_new(self.schema.clone(), vec![rows])?;
+                datafusion::datasource::TableProvider::scan(&table, state, projection, filters, limit).await
+            }
+        }
+    };
+}
+
 pub mod compat;
 pub mod format;
 pub mod functions;

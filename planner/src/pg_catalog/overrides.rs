@@ -14,10 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, Session};
-use datafusion::datasource::TableType;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session};
 
 use super::patch::{Patch, Patched};
 use super::relations::{RelationList, RelationView};
@@ -123,6 +120,11 @@ struct SettingsTable {
 }
 
 impl SettingsTable {
+    async fn scan_rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let session = state.config().get_extension::<SessionExtension>();
+        Ok(vec![self.batch(session.as_ref().map(|s| s.0.as_ref()))?])
+    }
+
     fn batch(&self, session: Option<&dyn super::SessionInfo>) -> Result<RecordBatch> {
         let rows = &self.rows;
         let current: Vec<String> =
@@ -154,28 +156,7 @@ impl SettingsTable {
     }
 }
 
-#[async_trait]
-impl TableProvider for SettingsTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let session = state.config().get_extension::<SessionExtension>();
-        let batch = self.batch(session.as_ref().map(|s| s.0.as_ref()))?;
-        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?.scan(state, projection, filters, limit).await
-    }
-}
+computed_view!(SettingsTable);
 
 #[async_trait]
 impl SchemaProvider for EmberPgCatalog {

@@ -12,13 +12,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, RecordBatch, new_null_array};
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int32Type, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, Session};
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session};
+use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 
 use crate::config::DEFAULT_CATALOG;
@@ -109,7 +107,7 @@ impl Patched {
         Self { patch, inner, schema, pg_catalog, catalogs }
     }
 
-    async fn rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+    async fn scan_rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
         let batches = scan_all(state, self.inner.as_ref()).await?;
         match self.patch {
             Patch::ListColumns(_) => batches
@@ -267,46 +265,26 @@ pub fn pg_column_type(field: &Arc<Field>) -> Option<(i32, i32, i32)> {
     Some((oid, typmod, dims))
 }
 
-async fn scan_all(state: &dyn Session, table: &dyn TableProvider) -> Result<Vec<RecordBatch>> {
+pub(super) async fn scan_all(state: &dyn Session, table: &dyn TableProvider) -> Result<Vec<RecordBatch>> {
     let plan: Arc<dyn ExecutionPlan> = table.scan(state, None, &[], None).await?;
     collect(plan, state.task_ctx()).await
 }
 
-fn int32<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a datafusion::arrow::array::Int32Array> {
+pub(super) fn int32<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a datafusion::arrow::array::Int32Array> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_primitive_opt::<Int32Type>())
         .ok_or_else(|| DataFusionError::Plan(format!("pg_catalog column {name} is not int4")))
 }
 
-fn text<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a datafusion::arrow::array::StringArray> {
+pub(super) fn text<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a datafusion::arrow::array::StringArray> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| DataFusionError::Plan(format!("pg_catalog column {name} is not text")))
 }
 
-#[async_trait]
-impl TableProvider for Patched {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let rows = self.rows(state).await?;
-        MemTable::try_new(self.schema.clone(), vec![rows])?.scan(state, projection, filters, limit).await
-    }
-}
+computed_view!(Patched);
 
 #[cfg(test)]
 mod tests {

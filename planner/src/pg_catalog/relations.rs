@@ -7,18 +7,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProviderList, MemTable, Session};
-use datafusion::datasource::{TableProvider, TableType, ViewTable};
-use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProviderList, Session};
+use datafusion::datasource::{TableProvider, ViewTable};
+use datafusion::error::Result;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
+use super::patch::{int32, scan_all, text};
 use crate::config::DEFAULT_CATALOG;
 
 /// The owner every relation reports (as `pg_get_userbyid(relowner)` does).
@@ -68,7 +66,11 @@ impl RelationList {
         Self { view, pg_class, pg_namespace, catalogs, schema: Arc::new(Schema::new(fields)) }
     }
 
-    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
+    async fn scan_rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        Ok(vec![self.batch(state).await?])
+    }
+
+    async fn batch(&self, state: &dyn Session) -> Result<RecordBatch> {
         let mut namespaces = HashMap::new();
         for batch in scan_all(state, self.pg_namespace.as_ref()).await? {
             let (oids, names) = (int32(&batch, "oid")?, text(&batch, "nspname")?);
@@ -137,46 +139,7 @@ fn view_query(create: &str) -> Option<String> {
     }
 }
 
-#[async_trait]
-impl TableProvider for RelationList {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let rows = self.rows(state).await?;
-        MemTable::try_new(self.schema.clone(), vec![vec![rows]])?.scan(state, projection, filters, limit).await
-    }
-}
-
-async fn scan_all(state: &dyn Session, table: &dyn TableProvider) -> Result<Vec<RecordBatch>> {
-    let plan: Arc<dyn ExecutionPlan> = table.scan(state, None, &[], None).await?;
-    collect(plan, state.task_ctx()).await
-}
-
-fn int32<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a datafusion::arrow::array::Int32Array> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_primitive_opt::<Int32Type>())
-        .ok_or_else(|| DataFusionError::Plan(format!("pg_catalog column {name} is not int4")))
-}
-
-fn text<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| DataFusionError::Plan(format!("pg_catalog column {name} is not text")))
-}
+computed_view!(RelationList);
 
 #[cfg(test)]
 mod tests {

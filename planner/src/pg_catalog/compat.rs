@@ -46,6 +46,11 @@ pub fn is_catalog_query(sql: &str) -> bool {
         .any(|word| word == "pg_catalog" || (word.starts_with("pg_") && PG_CATALOG_TABLES.contains(&word)))
 }
 
+/// Parse one PostgreSQL expression (the rules build their replacements as SQL text).
+fn parse_expr(text: &str) -> Result<datafusion::sql::sqlparser::ast::Expr, datafusion::sql::sqlparser::parser::ParserError> {
+    datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}).try_with_sql(text)?.parse_expr()
+}
+
 /// Apply the compatibility rules to statements DataFusion's parser produced from `sql`.
 pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement> {
     let names_views = super::information_schema::mentions(sql);
@@ -95,8 +100,6 @@ pub fn rewrite(sql: &str, statements: VecDeque<DfStatement>) -> Vec<DfStatement>
 /// functions do.
 fn generate_subscripts_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
     struct Visitor;
@@ -109,7 +112,7 @@ fn generate_subscripts_as_unnest(statement: datafusion::sql::sqlparser::ast::Sta
                 && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array)), FunctionArg::Unnamed(FunctionArgExpr::Expr(dim))] = list.args.as_slice()
             {
                 let text = format!("unnest(range(1, CAST(coalesce(array_length({array}, {dim}), 0) AS BIGINT) + 1))");
-                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_expr()) {
+                if let Ok(replacement) = parse_expr(&text) {
                     *expr = replacement;
                 }
             }
@@ -127,8 +130,6 @@ fn generate_subscripts_as_unnest(statement: datafusion::sql::sqlparser::ast::Sta
 /// and return types this way (`att.atttypid::regtype::text`, `prorettype::regtype::text`).
 fn regtype_text_as_format_type(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{Expr, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
     let named = |t: &datafusion::sql::sqlparser::ast::DataType, names: &[&str]| {
@@ -145,7 +146,7 @@ fn regtype_text_as_format_type(statement: datafusion::sql::sqlparser::ast::State
                 && (self.0)(middle, &["regtype"])
             {
                 let sql = format!("format_type({oid}, NULL)");
-                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                if let Ok(replacement) = parse_expr(&sql) {
                     *expr = replacement;
                 }
             }
@@ -165,8 +166,6 @@ fn regtype_text_as_format_type(statement: datafusion::sql::sqlparser::ast::State
 /// `::regtype::text` does.
 fn oidvector_as_text_array(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{Expr, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
     struct Visitor;
@@ -183,7 +182,7 @@ fn oidvector_as_text_array(statement: datafusion::sql::sqlparser::ast::Statement
                 && matches!(column.value.to_ascii_lowercase().as_str(), "proargtypes" | "proallargtypes")
             {
                 let sql = format!("string_to_array({inner}, ' ')");
-                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                if let Ok(replacement) = parse_expr(&sql) {
                     *expr = replacement;
                 }
             }
@@ -201,8 +200,6 @@ fn oidvector_as_text_array(statement: datafusion::sql::sqlparser::ast::Statement
 /// into words with it. (Text that holds the unit separator itself would split there too.)
 fn regexp_split_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
     struct Visitor;
@@ -215,7 +212,7 @@ fn regexp_split_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement)
                 && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(text)), FunctionArg::Unnamed(FunctionArgExpr::Expr(pattern))] = list.args.as_slice()
             {
                 let sql = format!("unnest(string_to_array(regexp_replace({text}, {pattern}, chr(31), 'g'), chr(31)))");
-                if let Ok(replacement) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                if let Ok(replacement) = parse_expr(&sql) {
                     *expr = replacement;
                 }
             }
@@ -304,8 +301,6 @@ fn correlated_case_subqueries(statement: datafusion::sql::sqlparser::ast::Statem
 /// OID 0 reads as `-`, as in PostgreSQL.
 fn regproc_names(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{DataType, Expr, SelectItem, SetExpr, Statement, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
     fn regproc_column(expr: &Expr) -> Option<&str> {
@@ -320,7 +315,7 @@ fn regproc_names(statement: datafusion::sql::sqlparser::ast::Statement) -> dataf
         let text = format!(
             "coalesce((SELECT max(regproc_lookup.proname) FROM pg_catalog.pg_proc regproc_lookup WHERE regproc_lookup.oid = {column}), '-')"
         );
-        Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_expr()).ok()
+        parse_expr(&text).ok()
     }
     struct Casts;
     impl VisitorMut for Casts {
@@ -449,13 +444,8 @@ fn unnest_alias_names_column(statement: datafusion::sql::sqlparser::ast::Stateme
 /// `(e).f` becomes `get_field(e, 'f')`.
 fn expandarray_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
-    fn parse(text: &str) -> Option<Expr> {
-        Parser::new(&PostgreSqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).ok()
-    }
     struct Visitor;
     impl VisitorMut for Visitor {
         type Break = ();
@@ -468,9 +458,10 @@ fn expandarray_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) 
                     let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = list.args.as_slice() else {
                         return ControlFlow::Continue(());
                     };
-                    parse(&format!(
+                    parse_expr(&format!(
                         "named_struct('x', unnest({array}), 'n', unnest(range(1, CAST(coalesce(array_length({array}, 1), 0) AS BIGINT) + 1)))"
                     ))
+                    .ok()
                 }
                 Expr::CompoundFieldAccess { root, access_chain } if matches!(root.as_ref(), Expr::Nested(_)) => {
                     let mut text = root.to_string();
@@ -478,7 +469,7 @@ fn expandarray_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) 
                         let AccessExpr::Dot(Expr::Identifier(field)) = access else { return ControlFlow::Continue(()) };
                         text = format!("get_field({text}, '{}')", field.value);
                     }
-                    parse(&text)
+                    parse_expr(&text).ok()
                 }
                 _ => None,
             };
@@ -500,8 +491,6 @@ fn expandarray_as_unnest(statement: datafusion::sql::sqlparser::ast::Statement) 
 /// one row, so the answer is the same.
 fn aggregated_lookups(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{Expr, SelectItem, SetExpr, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
     const AGGREGATES: &[&str] = &["max", "min", "count", "sum", "avg", "array_agg", "string_agg", "bool_and", "bool_or", "every"];
@@ -544,7 +533,7 @@ fn aggregated_lookups(statement: datafusion::sql::sqlparser::ast::Statement) -> 
             if has_aggregate(item) {
                 return ControlFlow::Continue(());
             }
-            let Ok(aggregated) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&format!("max({item})")).and_then(|mut p| p.parse_expr()) else {
+            let Ok(aggregated) = parse_expr(&format!("max({item})")) else {
                 return ControlFlow::Continue(());
             };
             select.projection[0] = match alias {
@@ -647,8 +636,6 @@ static TO_REG_TEMPLATES: LazyLock<Vec<(&'static str, Box<datafusion::sql::sqlpar
 /// which DataFusion cannot decorrelate inside a function argument — need not be planned.
 fn no_comments(statement: datafusion::sql::sqlparser::ast::Statement) -> datafusion::sql::sqlparser::ast::Statement {
     use datafusion::sql::sqlparser::ast::{Expr, VisitMut, VisitorMut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
 
     struct Visitor;
@@ -661,7 +648,7 @@ fn no_comments(statement: datafusion::sql::sqlparser::ast::Statement) -> datafus
                     matches!(i.value.to_ascii_lowercase().as_str(), "obj_description" | "col_description" | "shobj_description")
                 })
             {
-                if let Ok(null) = Parser::new(&PostgreSqlDialect {}).try_with_sql("CAST(NULL AS TEXT)").and_then(|mut p| p.parse_expr()) {
+                if let Ok(null) = parse_expr("CAST(NULL AS TEXT)") {
                     *expr = null;
                 }
             }

@@ -2,12 +2,12 @@
 //! as dbt's view and table materializations do (create `x__dbt_tmp`, rename `x` to
 //! `x__dbt_backup`, rename `x__dbt_tmp` to `x`, drop the backup).
 //!
-//! sqlparser parses `ALTER TABLE ... RENAME TO` but knows `ALTER VIEW` only with `AS query`.
-//! [`lift_alter_view_rename`] rewrites `ALTER VIEW ... RENAME TO` into the `ALTER TABLE`
-//! form before parsing and remembers which statements said `VIEW` (PostgreSQL refuses
-//! `ALTER VIEW` on a table, but accepts `ALTER TABLE` on a view). [`RenameSpec::from_alter`]
-//! turns the parsed statement into what the server executes; [`rename_in_ddl`] rewrites
-//! the stored `CREATE` statement so the catalog recreates the relation under its new name.
+//! sqlparser parses `ALTER TABLE ... RENAME TO` but knows `ALTER VIEW` only with `AS query`;
+//! Ember's parser ([`crate::parser`]) parses `ALTER VIEW ... RENAME TO` itself and keeps
+//! which kind the statement said (PostgreSQL refuses `ALTER VIEW` on a table, but accepts
+//! `ALTER TABLE` on a view). [`RenameSpec::from_alter`] turns a parsed `ALTER TABLE` into
+//! what the server executes; [`rename_in_ddl`] rewrites the stored `CREATE` statement so
+//! the catalog recreates the relation under its new name.
 
 use datafusion::common::TableReference;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
@@ -16,8 +16,6 @@ use datafusion::sql::sqlparser::ast::{
     AlterTable, AlterTableOperation, Ident, ObjectName, ObjectNamePart, RenameTableNameKind, Statement as SqlStatement,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
 
 use crate::{PlannerError, Result};
 
@@ -58,11 +56,12 @@ impl RenameSpec {
             return None;
         };
         let (RenameTableNameKind::To(new) | RenameTableNameKind::As(new)) = table_name;
-        Some(Self::new(alter, new, kind))
+        Some(Self::new(&alter.name, new, alter.if_exists, kind))
     }
 
-    fn new(alter: &AlterTable, new: &ObjectName, kind: RelationKind) -> Result<Self> {
-        let name = object_name_to_table_reference(alter.name.clone(), true)?;
+    /// `ALTER <kind> [IF EXISTS] name RENAME TO new`.
+    pub fn new(name: &ObjectName, new: &ObjectName, if_exists: bool, kind: RelationKind) -> Result<Self> {
+        let name = object_name_to_table_reference(name.clone(), true)?;
         let new_name = match new.0.as_slice() {
             [ObjectNamePart::Identifier(ident)] => normalize(ident),
             // PostgreSQL's grammar has no schema here (moving needs SET SCHEMA).
@@ -72,74 +71,13 @@ impl RenameSpec {
                 });
             }
         };
-        Ok(Self { kind, name, new_name, if_exists: alter.if_exists })
+        Ok(Self { kind, name, new_name, if_exists })
     }
 }
 
 /// An unquoted identifier folds to lower case; a quoted one is kept as written.
 fn normalize(ident: &Ident) -> String {
     if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() }
-}
-
-/// Rewrite each `ALTER VIEW ... RENAME ...` in `sql` as `ALTER TABLE ...`; returns the text
-/// and, for every `ALTER TABLE` / `ALTER VIEW` statement in order, whether it said `VIEW`.
-pub fn lift_alter_view_rename(sql: &str) -> (String, Vec<RelationKind>) {
-    // Every statement passes here: tokenize only texts that can hold an ALTER.
-    if !sql.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"alter")) {
-        return (sql.to_string(), Vec::new());
-    }
-    let dialect = PostgreSqlDialect {};
-    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
-        // Let the parser report the error.
-        return (sql.to_string(), Vec::new());
-    };
-    let mut kinds = Vec::new();
-    // The first two words of the current statement: (index of the token, keyword).
-    let mut leading: Vec<(usize, Keyword)> = Vec::new();
-    let mut replace_at = Vec::new();
-    let mut statement_tokens = Vec::new();
-    let flush = |statement_tokens: &mut Vec<usize>, leading: &mut Vec<(usize, Keyword)>, kinds: &mut Vec<RelationKind>, replace_at: &mut Vec<usize>| {
-        if let [(_, Keyword::ALTER), (second, kind), ..] = leading.as_slice() {
-            match *kind {
-                Keyword::TABLE => kinds.push(RelationKind::Table),
-                Keyword::VIEW if statement_tokens.iter().any(|&i| is_keyword(&tokens[i], Keyword::RENAME)) => {
-                    kinds.push(RelationKind::View);
-                    replace_at.push(*second);
-                }
-                _ => {}
-            }
-        }
-        statement_tokens.clear();
-        leading.clear();
-    };
-    for (i, token) in tokens.iter().enumerate() {
-        match token {
-            Token::SemiColon => flush(&mut statement_tokens, &mut leading, &mut kinds, &mut replace_at),
-            Token::Whitespace(_) => {}
-            Token::Word(w) if leading.len() < 2 && leading.len() == statement_tokens.len() => {
-                leading.push((i, w.keyword));
-                statement_tokens.push(i);
-            }
-            _ => statement_tokens.push(i),
-        }
-    }
-    flush(&mut statement_tokens, &mut leading, &mut kinds, &mut replace_at);
-    if replace_at.is_empty() {
-        return (sql.to_string(), kinds);
-    }
-    let mut out = String::with_capacity(sql.len());
-    for (i, token) in tokens.iter().enumerate() {
-        if replace_at.contains(&i) {
-            out.push_str("TABLE");
-        } else {
-            out.push_str(&token.to_string());
-        }
-    }
-    (out, kinds)
-}
-
-fn is_keyword(token: &Token, keyword: Keyword) -> bool {
-    matches!(token, Token::Word(Word { keyword: k, .. }) if *k == keyword)
 }
 
 /// The stored `CREATE [EXTERNAL] TABLE | VIEW` statement `ddl` with the relation's last
@@ -170,36 +108,15 @@ pub fn rename_in_ddl(ddl: &str, new_name: &str) -> Result<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn alter_view_rename_becomes_alter_table() {
-        let (sql, kinds) = lift_alter_view_rename(r#"alter view "ember"."s"."v__dbt_tmp" rename to "v""#);
-        assert_eq!(sql, r#"alter TABLE "ember"."s"."v__dbt_tmp" rename to "v""#);
-        assert_eq!(kinds, vec![RelationKind::View]);
-    }
-
-    #[test]
-    fn kinds_follow_statement_order() {
-        let (sql, kinds) = lift_alter_view_rename("ALTER TABLE a RENAME TO b; select 1; ALTER VIEW IF EXISTS c RENAME TO d");
-        assert_eq!(sql, "ALTER TABLE a RENAME TO b; select 1; ALTER TABLE IF EXISTS c RENAME TO d");
-        assert_eq!(kinds, vec![RelationKind::Table, RelationKind::View]);
-    }
-
-    #[test]
-    fn other_statements_are_untouched() {
-        for sql in ["SELECT 'alter view x rename to y'", "ALTER VIEW v AS SELECT 1", "select alter_x from t", "CREATE VIEW v AS SELECT 1"] {
-            let (out, kinds) = lift_alter_view_rename(sql);
-            assert_eq!(out, sql);
-            assert!(kinds.is_empty(), "{sql}");
-        }
-    }
-
     fn spec(sql: &str) -> Option<Result<RenameSpec>> {
-        let (sql, kinds) = lift_alter_view_rename(sql);
-        let dialect = PostgreSqlDialect {};
-        let mut statements = DFParserBuilder::new(sql.as_str()).with_dialect(&dialect).build().unwrap().parse_statements().unwrap();
-        let Some(DfStatement::Statement(inner)) = statements.pop_front() else { panic!("{sql}") };
-        let SqlStatement::AlterTable(alter) = *inner else { panic!("{sql}") };
-        RenameSpec::from_alter(&alter, kinds[0])
+        match crate::parser::parse(sql).unwrap().pop() {
+            Some(crate::parser::Parsed::RenameView(spec)) => Some(Ok(spec)),
+            Some(crate::parser::Parsed::Statement(DfStatement::Statement(inner))) => match *inner {
+                SqlStatement::AlterTable(alter) => RenameSpec::from_alter(&alter, RelationKind::Table),
+                other => panic!("{other}"),
+            },
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, Statement,
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, Ident, ObjectName, Query, SelectItem, SetExpr,
+    Statement, TableFactor, TableWithJoins,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -47,18 +48,10 @@ pub enum CopyCommand {
     In { table: String },
 }
 
-/// Parse `sql` as a copy-protocol `COPY`; `None` when it is something else (including
-/// DataFusion's `COPY ... TO 'file'`).
-pub fn parse_copy(sql: &str) -> Option<Result<CopyCommand>> {
-    let head = sql.trim_start();
-    if !head.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("copy")) {
-        return None;
-    }
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
-    if statements.len() != 1 {
-        return None;
-    }
-    let Statement::Copy { source, to, target, options, legacy_options, .. } = statements.remove(0) else {
+/// A copy-protocol `COPY` parsed by sqlparser ([`crate::parser`] picks those out); `None`
+/// when it is something else.
+pub fn from_statement(statement: Statement) -> Option<Result<CopyCommand>> {
+    let Statement::Copy { source, to, target, options, legacy_options, .. } = statement else {
         return None;
     };
     match (to, target) {
@@ -73,21 +66,26 @@ pub fn parse_copy(sql: &str) -> Option<Result<CopyCommand>> {
     }
 }
 
+/// `SELECT columns | * FROM table`, built from the parsed names.
+fn table_query(table: ObjectName, columns: Vec<Ident>) -> Result<Box<Query>> {
+    let unsupported = || PlannerError::Unsupported { feature: "COPY of this table".to_string() };
+    let mut query = match Parser::parse_sql(&PostgreSqlDialect {}, "SELECT * FROM t").map_err(datafusion::error::DataFusionError::from)?.pop() {
+        Some(Statement::Query(query)) => query,
+        _ => return Err(unsupported()),
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else { return Err(unsupported()) };
+    if !columns.is_empty() {
+        select.projection = columns.into_iter().map(|c| SelectItem::UnnamedExpr(Expr::Identifier(c))).collect();
+    }
+    let Some(TableWithJoins { relation: TableFactor::Table { name, .. }, .. }) = select.from.first_mut() else { return Err(unsupported()) };
+    *name = table;
+    Ok(query)
+}
+
 fn copy_out(source: CopySource, options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyOut> {
     let query = match source {
         CopySource::Query(query) => query,
-        CopySource::Table { table_name, columns } => {
-            let projection = if columns.is_empty() {
-                "*".to_string()
-            } else {
-                columns.iter().map(Ident::to_string).collect::<Vec<_>>().join(", ")
-            };
-            let sql = format!("SELECT {projection} FROM {table_name}");
-            match Parser::parse_sql(&PostgreSqlDialect {}, &sql).map_err(datafusion::error::DataFusionError::from)?.pop() {
-                Some(Statement::Query(query)) => query,
-                _ => return Err(PlannerError::Unsupported { feature: format!("COPY {table_name}") }),
-            }
-        }
+        CopySource::Table { table_name, columns } => table_query(table_name, columns)?,
     };
     let mut out = CopyOptions {
         format: CopyFormat::Text,
@@ -153,6 +151,13 @@ fn copy_out(source: CopySource, options: &[CopyOption], legacy: &[CopyLegacyOpti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_copy(sql: &str) -> Option<Result<CopyCommand>> {
+        match crate::parser::parse(sql).unwrap().pop()? {
+            crate::parser::Parsed::CopyProtocol(statement) => from_statement(*statement),
+            _ => None,
+        }
+    }
 
     fn out(sql: &str) -> CopyOptions {
         out_query(sql).options

@@ -11,17 +11,17 @@
 //!     AS $$ def name(arg, ...): ... $$
 //! ```
 //!
-//! PostgreSQL has no place for Ember's options, so a `WITH (...)` clause after the
-//! signature is lifted out of the text before sqlparser sees it ([`lift_options`]).
+//! PostgreSQL has no place for Ember's options, so Ember's parser takes a `WITH (...)`
+//! clause after the signature out of the statement's tokens before sqlparser parses the
+//! rest ([`lift_options`], called by [`crate::parser`]).
 
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
     CreateFunction, CreateFunctionBody, DataType as SqlType, Expr, FunctionBehavior, FunctionCalledOnNull, FunctionReturnType, ObjectName,
     Value, ValueWithSpan,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
+use datafusion::sql::sqlparser::tokenizer::{Token, Word};
 
 use crate::{PlannerError, Result};
 
@@ -69,62 +69,30 @@ pub struct DropFunctionSpec {
     pub if_exists: bool,
 }
 
-/// Remove each `CREATE FUNCTION`'s `WITH (...)` clause from `sql`; returns the remaining
-/// text and the options of each `CREATE FUNCTION`, in order of appearance.
-pub fn lift_options(sql: &str) -> Result<(String, Vec<Vec<FunctionOption>>)> {
-    // Every statement passes here: tokenize only texts that can hold a CREATE FUNCTION.
-    if !sql.as_bytes().windows(8).any(|w| w.eq_ignore_ascii_case(b"function")) {
-        return Ok((sql.to_string(), Vec::new()));
-    }
-    let dialect = PostgreSqlDialect {};
-    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
-        // Let the parser report the error.
-        return Ok((sql.to_string(), Vec::new()));
-    };
-    let mut out = String::with_capacity(sql.len());
-    let mut all = Vec::new();
-    let mut i = 0;
-    let mut in_create_function = false;
+/// Take the `WITH (...)` option lists out of one `CREATE FUNCTION` statement's tokens:
+/// the indexes of the tokens to keep, and the options in order of appearance.
+pub fn lift_options(tokens: &[Token]) -> Result<(Vec<usize>, Vec<FunctionOption>)> {
+    let mut kept = Vec::with_capacity(tokens.len());
+    let mut options = Vec::new();
     let mut depth = 0usize;
-    let mut statement_start = true;
-    let mut words_in_statement = Vec::new();
+    let mut i = 0;
     while i < tokens.len() {
-        let token = &tokens[i];
-        match token {
-            Token::SemiColon => {
-                in_create_function = false;
-                statement_start = true;
-                words_in_statement.clear();
-                depth = 0;
-            }
+        match &tokens[i] {
             Token::LParen => depth += 1,
             Token::RParen => depth = depth.saturating_sub(1),
-            Token::Word(w) if statement_start || !words_in_statement.is_empty() && words_in_statement.len() < 4 => {
-                statement_start = false;
-                words_in_statement.push(w.keyword);
-                if w.keyword == Keyword::FUNCTION && words_in_statement.first() == Some(&Keyword::CREATE) {
-                    in_create_function = true;
-                    all.push(Vec::new());
+            token if depth == 0 && is_keyword(token, Keyword::WITH) => {
+                if let Some((found, next)) = parse_options(tokens, i + 1)? {
+                    options.extend(found);
+                    i = next;
+                    continue;
                 }
             }
-            Token::Whitespace(_) => {}
-            _ => statement_start = false,
+            _ => {}
         }
-        if in_create_function
-            && depth == 0
-            && is_keyword(token, Keyword::WITH)
-            && let Some((options, next)) = parse_options(&tokens, i + 1)?
-        {
-            if let Some(last) = all.last_mut() {
-                last.extend(options);
-            }
-            i = next;
-            continue;
-        }
-        out.push_str(&token.to_string());
+        kept.push(i);
         i += 1;
     }
-    Ok((out, all))
+    Ok((kept, options))
 }
 
 fn is_keyword(token: &Token, keyword: Keyword) -> bool {
@@ -349,6 +317,8 @@ pub fn arrow_type(sql_type: &SqlType) -> Result<DataType> {
 mod tests {
     use super::*;
     use crate::statement::{Command, parse};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 
     fn create(sql: &str) -> FunctionSpec {
         match parse(sql).unwrap().remove(0) {
@@ -361,14 +331,14 @@ mod tests {
     fn options_are_lifted_per_statement() {
         let sql = "CREATE FUNCTION f(x int) RETURNS int LANGUAGE python WITH (vectorized = 'pandas') AS $$def f(x): return x$$; \
                    SELECT 1 WHERE true; CREATE FUNCTION g(x int) RETURNS int LANGUAGE python AS 'def g(x): return x'";
-        let (text, options) = lift_options(sql).unwrap();
-        assert!(!text.contains("vectorized"), "{text}");
-        assert_eq!(options, vec![vec![FunctionOption { name: "vectorized".into(), value: Some("pandas".into()) }], vec![]]);
-        // A WITH inside the body or in a query is left alone.
-        let (text, _) = lift_options("CREATE FUNCTION f() RETURNS int LANGUAGE python AS $$with (x)$$").unwrap();
-        assert!(text.contains("with (x)"));
-        let (text, _) = lift_options("WITH t AS (SELECT 1) SELECT * FROM t").unwrap();
-        assert_eq!(text, "WITH t AS (SELECT 1) SELECT * FROM t");
+        let commands = parse(sql).unwrap();
+        let [Command::CreateFunction(f), Command::Plan(_), Command::CreateFunction(g)] = commands.as_slice() else { panic!("{commands:?}") };
+        assert_eq!(f.shape, FunctionShape::Vectorized { pandas: true });
+        assert_eq!(g.shape, FunctionShape::Scalar);
+        // A WITH inside the body is part of the body.
+        let tokens = Tokenizer::new(&PostgreSqlDialect {}, "CREATE FUNCTION f() RETURNS int LANGUAGE python AS $$with (x)$$").tokenize().unwrap();
+        let (kept, options) = lift_options(&tokens).unwrap();
+        assert_eq!((kept.len(), options.len()), (tokens.len(), 0));
     }
 
     #[test]

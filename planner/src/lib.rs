@@ -15,6 +15,7 @@ pub mod copy;
 pub mod error;
 pub mod function;
 pub mod params;
+pub mod parser;
 pub mod pg_input;
 pub mod pg_catalog;
 pub mod rewrite;

@@ -267,7 +267,7 @@ fn is_column_ref(expr: &Expr) -> bool {
 }
 
 /// PostgreSQL's FigureColname, for the expression kinds clients meet most.
-fn figure_name(expr: &Expr) -> Option<String> {
+pub fn figure_name(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Identifier(id) => Some(id.value.to_lowercase()),
         Expr::CompoundIdentifier(ids) => ids.last().map(|i| i.value.to_lowercase()),

@@ -5,14 +5,14 @@
 //! session settings such as `DateStyle`, `SHOW TRANSACTION ISOLATION LEVEL` — as part of
 //! their connection ritual. Each such rule is one match arm in [`classify`], with a test.
 
-use datafusion::sql::parser::{DFParserBuilder, ResetStatement, Statement as DfStatement};
+use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
     Expr, ObjectName, Set, Statement as SqlStatement, Value, ValueWithSpan,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
-use crate::Result;
-use crate::function::{DropFunctionSpec, FunctionSpec, lift_options, python_function, single_name};
+use crate::function::{DropFunctionSpec, FunctionSpec, python_function, single_name};
+use crate::parser::Parsed;
+use crate::{PlannerError, Result};
 
 /// One parsed statement, sorted by who answers it.
 #[derive(Debug, Clone)]
@@ -46,56 +46,44 @@ pub enum Command {
     Plan(Box<DfStatement>),
 }
 
-/// Parse `sql` (one or more `;`-separated statements) in the PostgreSQL dialect.
+/// Parse `sql` (one or more `;`-separated statements) in the PostgreSQL dialect, apply the
+/// compatibility rules and sort the statements by who answers them.
 pub fn parse(sql: &str) -> Result<Vec<Command>> {
-    if is_abort(sql) {
-        return Ok(vec![Command::Rollback]);
-    }
-    if let Some(copy) = crate::copy::parse_copy(sql) {
-        return Ok(vec![Command::Copy(Box::new(copy?))]);
-    }
-    let (sql, options) = lift_options(sql)?;
-    let mut options = options.into_iter();
-    let (sql, alter_kinds) = crate::alter::lift_alter_view_rename(&sql);
-    let mut alter_kinds = alter_kinds.into_iter();
-    let dialect = PostgreSqlDialect {};
-    let mut parser = DFParserBuilder::new(sql.as_str()).with_dialect(&dialect).build()?;
-    let statements = parser.parse_statements()?;
-    let statements = crate::pg_catalog::compat::rewrite(sql.as_str(), statements);
-    statements
-        .into_iter()
-        .map(|statement| match statement {
-            DfStatement::Statement(inner) => match *inner {
-                SqlStatement::CreateFunction(create) => {
-                    let options = options.next().unwrap_or_default();
-                    match python_function(&create, &options)? {
-                        Some(spec) => Ok(Command::CreateFunction(Box::new(spec))),
-                        None => Ok(Command::Plan(Box::new(DfStatement::Statement(Box::new(SqlStatement::CreateFunction(create)))))),
-                    }
-                }
-                SqlStatement::AlterTable(alter) => {
-                    let kind = alter_kinds.next().unwrap_or(crate::alter::RelationKind::Table);
-                    match crate::alter::RenameSpec::from_alter(&alter, kind) {
-                        Some(spec) => Ok(Command::Rename(spec?)),
-                        None => Ok(Command::Plan(Box::new(DfStatement::Statement(Box::new(SqlStatement::AlterTable(alter)))))),
-                    }
-                }
-                other => Ok(classify(DfStatement::Statement(Box::new(other)))),
-            },
-            other => Ok(classify(other)),
-        })
-        .collect()
+    crate::parser::parse(sql)?.into_iter().map(command).collect()
 }
 
+fn command(parsed: Parsed) -> Result<Command> {
+    Ok(match parsed {
+        Parsed::Abort => Command::Rollback,
+        Parsed::RenameView(spec) => Command::Rename(spec),
+        Parsed::CopyProtocol(statement) => match crate::copy::from_statement(*statement) {
+            Some(copy) => Command::Copy(Box::new(copy?)),
+            None => return Err(PlannerError::Unsupported { feature: "this form of COPY".to_string() }),
+        },
+        Parsed::CreateFunction(create, options) => match python_function(&create, &options)? {
+            Some(spec) => Command::CreateFunction(Box::new(spec)),
+            None => plan(SqlStatement::CreateFunction(*create)),
+        },
+        Parsed::Statement(statement) => {
+            let Some(statement) = crate::pg_catalog::compat::rewrite([statement]).pop() else {
+                return Err(PlannerError::Unsupported { feature: "an empty statement".to_string() });
+            };
+            match statement {
+                DfStatement::Statement(inner) => match *inner {
+                    SqlStatement::AlterTable(alter) => match crate::alter::RenameSpec::from_alter(&alter, crate::alter::RelationKind::Table) {
+                        Some(spec) => Command::Rename(spec?),
+                        None => plan(SqlStatement::AlterTable(alter)),
+                    },
+                    other => classify(DfStatement::Statement(Box::new(other))),
+                },
+                other => classify(other),
+            }
+        }
+    })
+}
 
-/// `ABORT [WORK | TRANSACTION]` is PostgreSQL's ROLLBACK; sqlparser does not know it.
-fn is_abort(sql: &str) -> bool {
-    let words: Vec<String> = sql.trim().trim_end_matches(';').split_whitespace().map(str::to_lowercase).collect();
-    match words.as_slice() {
-        [first] => first == "abort",
-        [first, second] => first == "abort" && (second == "work" || second == "transaction"),
-        _ => false,
-    }
+fn plan(statement: SqlStatement) -> Command {
+    Command::Plan(Box::new(DfStatement::Statement(Box::new(statement))))
 }
 
 /// Decide who answers a parsed statement.

@@ -168,11 +168,6 @@ pub fn rewrite(statement: Statement) -> Statement {
     statement
 }
 
-/// Whether `sql` may name one of the views (a cheap test before walking the statement).
-pub fn mentions(sql: &str) -> bool {
-    sql.to_ascii_lowercase().contains("information_schema")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! literal casts once at planning. `INTERVAL '...'` literals are planned by DataFusion
 //! itself, so [`crate::rewrite`] hands them PostgreSQL-parsed text it can read.
 
+pub mod array_text;
 pub mod bytea;
 pub mod interval;
 

@@ -1,6 +1,5 @@
 //! The PostgreSQL wire-protocol front end (pgwire handlers over [`crate::session`]).
 
-mod array_text;
 mod cancel;
 mod copy;
 mod encode;

@@ -46,7 +46,7 @@ fn untyped_arrays<S: Clone>(portal: &Portal<S>, declared: &[Option<Type>], infer
         if !text.starts_with('{') {
             continue;
         }
-        slot.value = match super::array_text::parse(text) {
+        slot.value = match ember_planner::pg_input::array_text::parse(text) {
             Some(items) => {
                 let items: Vec<ScalarValue> = items.into_iter().map(ScalarValue::Utf8).collect();
                 ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))

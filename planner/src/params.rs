@@ -64,6 +64,27 @@ pub fn parameter_fields(plan: &LogicalPlan) -> Result<Vec<Option<FieldRef>>> {
 /// `int4`: OID types are planned as `Int32`, untagged (a tag on a cast target breaks
 /// DataFusion's physical schema checks). Clients need them described as `oid`/`oid[]`:
 /// asyncpg has a built-in codec for `oid[]` but must introspect `int4[]`, with this query.
+/// Whether a parsed statement holds any `$n` placeholder.
+pub fn has_placeholders(statement: &datafusion::sql::parser::Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Value, ValueWithSpan, Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    struct Find;
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &SqlExpr) -> ControlFlow<()> {
+            match expr {
+                SqlExpr::Value(ValueWithSpan { value: Value::Placeholder(_), .. }) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    match statement {
+        datafusion::sql::parser::Statement::Statement(inner) => inner.visit(&mut Find).is_break(),
+        _ => false,
+    }
+}
+
 pub fn oid_parameters(statement: &datafusion::sql::parser::Statement) -> HashMap<usize, bool> {
     use datafusion::sql::sqlparser::ast::{DataType as SqlType, Expr as SqlExpr, Value, ValueWithSpan, Visit, Visitor};
     use std::ops::ControlFlow;

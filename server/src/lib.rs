@@ -15,6 +15,7 @@ pub mod session;
 mod session_functions;
 mod session_rename;
 pub mod settings;
+pub mod statement;
 
 use std::sync::Arc;
 

@@ -10,8 +10,10 @@ use datafusion::common::{ParamValues, TableReference};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, Statement as PlanStatement, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use ember_planner::config::{DEFAULT_CATALOG, DEFAULT_SCHEMA};
 use ember_planner::statement::Command;
 use futures::StreamExt;
@@ -32,6 +34,8 @@ pub struct PlannedStatement {
     persist: Option<Persist>,
     /// Parameters cast to `oid` (`false`) or `oid[]` (`true`) in the SQL, by position.
     pub oid_params: std::collections::HashMap<usize, bool>,
+    /// The types of `$1..$n`, found once when the statement was planned (`None`: unknown).
+    pub params: Vec<Option<datafusion::arrow::datatypes::FieldRef>>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +57,7 @@ impl PlannedStatement {
             result_schema: self.result_schema.clone(),
             persist: self.persist.clone(),
             oid_params: self.oid_params.clone(),
+            params: self.params.clone(),
         })
     }
 
@@ -94,7 +99,8 @@ pub struct Session {
     /// Stops the running statement's Python calls (fired with the token). A new one per
     /// statement, placed in the session configuration its physical plan captures, so a
     /// late cancel never reaches the next statement.
-    interrupt: Mutex<ember_udf_host::Interrupt>,
+    /// The running statement's interrupt flag for Python calls (in the context's configuration).
+    interrupts: ember_udf_host::StatementInterrupts,
     /// Python functions in this session's context: the persistent ones as of
     /// `functions_generation`, and the session's temporary ones (which shadow them).
     functions_generation: std::sync::atomic::AtomicU64,
@@ -105,12 +111,14 @@ pub struct Session {
 impl Session {
     pub fn new(engine: Arc<Engine>, user: String) -> Self {
         let ctx = engine.new_context();
+        let interrupts = ember_udf_host::StatementInterrupts::default();
+        ctx.state_ref().write().config_mut().options_mut().extensions.insert(interrupts.clone());
         let settings = Arc::new(Mutex::new(SessionSettings::default()));
         let user = Arc::new(Mutex::new(user));
         let handle = crate::introspection::SessionHandle { settings: settings.clone(), user: user.clone() };
         engine.pg_catalog().register_functions(&ctx, Arc::new(handle));
         Self {
-            interrupt: Mutex::default(),
+            interrupts,
             engine,
             ctx,
             settings,
@@ -123,20 +131,23 @@ impl Session {
         }
     }
 
-    /// A fresh cancellation token for the statement about to run.
-    /// `deadline` is the statement_timeout's, which also stops Python calls in progress.
-    pub fn begin_statement(&self, deadline: Option<tokio::time::Instant>) -> tokio_util::sync::CancellationToken {
+    /// Start a statement: its `statement_timeout` deadline and a fresh cancellation token,
+    /// which [`Session::cancel_statement`] fires. The deadline also stops Python calls in
+    /// progress.
+    pub fn start_statement(&self) -> crate::statement::Limits {
+        let deadline = match self.settings().statement_timeout_ms() {
+            0 => None,
+            ms => Some(tokio::time::Instant::now() + std::time::Duration::from_millis(ms)),
+        };
         let token = tokio_util::sync::CancellationToken::new();
         *self.statement_token.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
-        let interrupt = ember_udf_host::Interrupt::new(deadline.map(|d| d.into_std()));
-        self.ctx.state_ref().write().config_mut().options_mut().extensions.insert(interrupt.clone());
-        *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) = interrupt;
-        token
+        self.interrupts.begin(deadline.map(|d| d.into_std()));
+        crate::statement::Limits { deadline, cancel: token }
     }
 
-    /// Cancel the running statement (CancelRequest).
+    /// Cancel the running statement (CancelRequest, a lost client).
     pub fn cancel_statement(&self) {
-        self.interrupt.lock().unwrap_or_else(|p| p.into_inner()).interrupt();
+        self.interrupts.current().interrupt();
         self.statement_token.lock().unwrap_or_else(|p| p.into_inner()).cancel();
     }
 
@@ -199,8 +210,9 @@ impl Session {
             Command::CreateFunction(spec) => self.create_function(*spec).await,
             Command::DropFunction(spec) => self.drop_function(spec).await,
             Command::Plan(statement) => {
-                let planned = self.plan(*statement).await?;
-                self.execute(planned).await
+                let state = self.snapshot();
+                let planned = self.plan_with(&state, *statement).await?;
+                self.execute_with(&state, planned).await
             }
             Command::Rename(spec) => self.rename(spec).await,
             Command::Copy(copy) => self.copy(*copy).await,
@@ -211,8 +223,9 @@ impl Session {
     async fn copy(&self, copy: ember_planner::copy::CopyCommand) -> Result<Outcome> {
         match copy {
             ember_planner::copy::CopyCommand::Out(out) => {
-                let planned = self.plan(*out.query).await?;
-                match self.execute(planned).await? {
+                let state = self.snapshot();
+                let planned = self.plan_with(&state, *out.query).await?;
+                match self.execute_with(&state, planned).await? {
                     Outcome::Rows { stream, .. } => Ok(Outcome::CopyOut { stream, options: out.options }),
                     _ => Err(ServerError::Unsupported { feature: "COPY of a statement that returns no rows".to_string() }),
                 }
@@ -258,11 +271,21 @@ impl Session {
         Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]))
     }
 
-    /// Plan a DataFusion statement. Postgres-compatibility rules applied here:
-    /// relative `LOCATION`s become absolute; in-memory `CREATE TABLE` is refused (it
-    /// would not survive a restart).
-    pub async fn plan(&self, mut statement: DfStatement) -> Result<PlannedStatement> {
+    /// The session's state for one statement: its settings, functions and catalog as they
+    /// are now. One copy per statement serves planning, physical planning and execution.
+    fn snapshot(&self) -> SessionState {
         self.sync_functions();
+        self.ctx.state()
+    }
+
+    /// Plan a DataFusion statement (the extended protocol's Parse).
+    pub async fn plan(&self, statement: DfStatement) -> Result<PlannedStatement> {
+        self.plan_with(&self.snapshot(), statement).await
+    }
+
+    /// Plan with `state`. Postgres-compatibility rules applied here: relative `LOCATION`s
+    /// become absolute; in-memory `CREATE TABLE` is refused (it would not survive a restart).
+    async fn plan_with(&self, state: &SessionState, mut statement: DfStatement) -> Result<PlannedStatement> {
         if let DfStatement::CreateExternalTable(create) = &mut statement {
             for location in &mut create.locations {
                 *location = absolute_location(self.engine.base_dir(), location);
@@ -270,17 +293,22 @@ impl Session {
         }
         ember_planner::rewrite::apply(&mut statement);
         let oid_params = ember_planner::params::oid_parameters(&statement);
-        let ddl_text = statement.to_string();
-        let plan = match self.ctx.state().statement_to_plan(statement.clone()).await {
+        // The catalog keeps the text of what it must recreate; nothing else is printed.
+        let ddl_text = is_persisted_ddl(&statement).then(|| statement.to_string());
+        // Parameters nothing types (`SELECT $1 || $2`) are text, as in PostgreSQL: planned
+        // again with them cast when the first attempt fails.
+        let retry = ember_planner::params::has_placeholders(&statement).then(|| statement.clone());
+        let plan = match state.statement_to_plan(statement).await {
             Ok(plan) => plan,
-            // Parameters nothing types (`SELECT $1 || $2`) are text, as in PostgreSQL.
             Err(e) => {
+                let Some(mut statement) = retry else { return Err(e.into()) };
                 if !ember_planner::rewrite::untyped_parameters_as_text(&mut statement) {
                     return Err(e.into());
                 }
-                self.ctx.state().statement_to_plan(statement).await.map_err(|_| e)?
+                state.statement_to_plan(statement).await.map_err(|_| e)?
             }
         };
+        let params = ember_planner::params::parameter_fields(&plan)?;
         let persist = persist_for(&plan, ddl_text)?;
         let result_schema = match &plan {
             LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
@@ -288,11 +316,18 @@ impl Session {
             }
             _ => None,
         };
-        Ok(PlannedStatement { plan, result_schema, persist, oid_params })
+        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params })
     }
 
-    /// Run a planned (and bound) statement.
+    /// Run a planned (and bound) statement (the extended protocol's Execute).
     pub async fn execute(&self, planned: PlannedStatement) -> Result<Outcome> {
+        self.execute_with(&self.snapshot(), planned).await
+    }
+
+    /// Run a planned statement with `state`. Queries, DML, `COPY ... TO` and `EXPLAIN` are
+    /// planned physically and run with `state`; what changes the session or the catalog
+    /// (DDL, `SET`, `PREPARE`/`EXECUTE`/`DEALLOCATE`) goes through the context.
+    async fn execute_with(&self, state: &SessionState, planned: PlannedStatement) -> Result<Outcome> {
         let PlannedStatement { plan, persist, .. } = planned;
         if let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = &plan {
             self.prepared
@@ -304,23 +339,28 @@ impl Session {
         let is_insert = matches!(&plan, LogicalPlan::Dml(DmlStatement { op: WriteOp::Insert(_), .. }));
         let is_copy = matches!(&plan, LogicalPlan::Copy(_));
         let returns_rows = done_tag.is_none();
-        let df = self.ctx.execute_logical_plan(plan).await?;
+        let stream = match &plan {
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => self.ctx.execute_logical_plan(plan).await?.execute_stream().await?,
+            _ => {
+                let tag = match &plan {
+                    LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",
+                    _ => "SELECT",
+                };
+                let physical = state.create_physical_plan(&plan).await?;
+                let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
+                if returns_rows {
+                    return Ok(Outcome::Rows { stream, tag });
+                }
+                stream
+            }
+        };
         if returns_rows {
-            let tag = match df.logical_plan() {
-                LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",
-                _ => "SELECT",
-            };
-            let stream = df.execute_stream().await?;
-            return Ok(Outcome::Rows { stream, tag });
+            // `EXECUTE name` of a prepared query.
+            return Ok(Outcome::Rows { stream, tag: "SELECT" });
         }
-        let mut rows = None;
-        if is_insert || is_copy {
-            let batches = df.collect().await?;
-            rows = Some(count_rows(&batches));
-        } else {
-            // DDL ran during execute_logical_plan; SET and friends produce no rows.
-            df.collect().await?;
-        }
+        // DDL ran in execute_logical_plan; DML and COPY answer with one `count` row.
+        let (_, batches) = collect_stream(stream).await?;
+        let rows = (is_insert || is_copy).then(|| count_rows(&batches));
         if let Some(persist) = persist {
             self.persist(persist).await?;
         }
@@ -380,10 +420,11 @@ fn completion_tag(plan: &LogicalPlan) -> Option<&'static str> {
 }
 
 /// What the persistent catalog must learn from a DDL plan; refuses DDL Ember cannot keep.
-fn persist_for(plan: &LogicalPlan, ddl: String) -> Result<Option<Persist>> {
+fn persist_for(plan: &LogicalPlan, ddl: Option<String>) -> Result<Option<Persist>> {
     let LogicalPlan::Ddl(ddl_plan) = plan else {
         return Ok(None);
     };
+    let ddl = ddl.unwrap_or_default();
     let resolve = |name: &TableReference| {
         let resolved = name.clone().resolve(DEFAULT_CATALOG, DEFAULT_SCHEMA);
         (resolved.schema.to_string(), resolved.table.to_string())
@@ -433,6 +474,15 @@ fn persist_for(plan: &LogicalPlan, ddl: String) -> Result<Option<Persist>> {
             return Err(ServerError::Unsupported { feature: "CREATE/DROP FUNCTION".to_string() });
         }
     })
+}
+
+/// Whether the catalog records `statement`'s text (see [`persist_for`]).
+fn is_persisted_ddl(statement: &DfStatement) -> bool {
+    match statement {
+        DfStatement::CreateExternalTable(_) => true,
+        DfStatement::Statement(inner) => matches!(inner.as_ref(), SqlStatement::CreateView(_) | SqlStatement::CreateSchema { .. }),
+        _ => false,
+    }
 }
 
 /// Local relative paths are made absolute; URLs (`s3://`, `file://`) are left alone.

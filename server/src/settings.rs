@@ -37,6 +37,9 @@ pub static SETTINGS: &[PgSetting] = &[
     s("extra_float_digits", "1", true, false),
     s("standard_conforming_strings", "on", true, false),
     s("statement_timeout", "0", true, false),
+    // PostgreSQL's default is 0 (off); Ember checks every second, so a statement whose
+    // client went away stops (see crate::statement).
+    s("client_connection_check_interval", "1000", false, false),
     s("server_version", SERVER_VERSION, true, true),
     s("server_version_num", "160006", false, true),
     s("server_encoding", "UTF8", true, true),
@@ -115,6 +118,12 @@ impl SessionSettings {
         }
     }
 
+    /// How often a running statement's client is checked (zero = never).
+    pub fn client_check_interval(&self) -> std::time::Duration {
+        let ms = self.get("client_connection_check_interval").ok().and_then(|v| parse_duration_ms(&v)).unwrap_or(0);
+        std::time::Duration::from_millis(ms)
+    }
+
     /// The statement timeout in milliseconds (0 = none).
     pub fn statement_timeout_ms(&self) -> u64 {
         self.get("statement_timeout").ok().and_then(|v| parse_duration_ms(&v)).unwrap_or(0)
@@ -153,7 +162,7 @@ fn normalize(setting: &PgSetting, value: &str) -> Result<String, PlannerError> {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid(setting, trimmed)),
         },
-        "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
+        "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" | "client_connection_check_interval" => {
             parse_duration_ms(trimmed).map(|ms| ms.to_string()).ok_or_else(|| invalid(setting, trimmed))
         }
         "TimeZone" => {

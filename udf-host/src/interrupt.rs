@@ -2,10 +2,12 @@
 //! session's interrupt flag, and a Python call in progress for that session kills its
 //! worker within [`POLL`] instead of running to the end of its batch.
 //!
-//! The flag travels to the UDF inside DataFusion's session configuration (a config
-//! extension), which every function invocation receives.
+//! The session's [`StatementInterrupts`] is put into its DataFusion configuration once (a
+//! config extension, which every function invocation receives); each statement then gets
+//! a fresh flag from [`StatementInterrupts::begin`] without touching the configuration, and
+//! a Python call takes the flag of the statement running when it starts.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use datafusion::config::ConfigOptions;
 /// How often a waiting call looks at the flag.
 pub const POLL: Duration = Duration::from_millis(50);
 
-/// One statement's interrupt flag, shared by every clone of the configuration it is in.
+/// One statement's interrupt flag.
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt {
     flag: Arc<AtomicBool>,
@@ -37,17 +39,38 @@ impl Interrupt {
         self.flag.load(Ordering::Acquire) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// The session's flag, if its configuration carries one.
-    pub fn from_config(options: &ConfigOptions) -> Option<&Interrupt> {
-        options.extensions.get::<Interrupt>()
+    /// The flag of the statement running in the session whose configuration this is.
+    pub fn from_config(options: &ConfigOptions) -> Option<Interrupt> {
+        options.extensions.get::<StatementInterrupts>().map(StatementInterrupts::current)
     }
 }
 
-impl ConfigExtension for Interrupt {
+/// A session's statement flags: the one of the running statement, replaced per statement.
+#[derive(Debug, Clone, Default)]
+pub struct StatementInterrupts {
+    current: Arc<Mutex<Interrupt>>,
+}
+
+impl StatementInterrupts {
+    /// A fresh flag for the statement about to run, with its `statement_timeout` deadline.
+    /// Calls of an earlier statement keep that statement's flag.
+    pub fn begin(&self, deadline: Option<Instant>) -> Interrupt {
+        let interrupt = Interrupt::new(deadline);
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = interrupt.clone();
+        interrupt
+    }
+
+    /// The running (or last) statement's flag.
+    pub fn current(&self) -> Interrupt {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl ConfigExtension for StatementInterrupts {
     const PREFIX: &'static str = "ember_interrupt";
 }
 
-impl ExtensionOptions for Interrupt {
+impl ExtensionOptions for StatementInterrupts {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
@@ -66,5 +89,27 @@ impl ExtensionOptions for Interrupt {
 
     fn entries(&self) -> Vec<ConfigEntry> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_statement_has_its_own_flag() {
+        let interrupts = StatementInterrupts::default();
+        let mut options = ConfigOptions::new();
+        options.extensions.insert(interrupts.clone());
+        let first = interrupts.begin(None);
+        assert!(!Interrupt::from_config(&options).unwrap().is_interrupted());
+        interrupts.current().interrupt();
+        assert!(first.is_interrupted());
+        assert!(Interrupt::from_config(&options).unwrap().is_interrupted());
+        // The next statement starts clean; the first one's calls stay interrupted.
+        let second = interrupts.begin(Some(Instant::now() + Duration::from_secs(60)));
+        assert!(!second.is_interrupted() && !Interrupt::from_config(&options).unwrap().is_interrupted());
+        assert!(first.is_interrupted());
+        assert!(interrupts.begin(Some(Instant::now())).is_interrupted(), "a passed deadline interrupts");
     }
 }

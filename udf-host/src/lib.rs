@@ -18,6 +18,6 @@ pub mod types;
 mod worker;
 
 pub use error::{Result, UdfError};
-pub use interrupt::Interrupt;
+pub use interrupt::{Interrupt, StatementInterrupts};
 pub use function::{FunctionBody, FunctionKind, PythonFunction, VectorInput};
 pub use pool::{PoolConfig, UdfExecutor, WorkerPool};

@@ -50,7 +50,7 @@ impl ScalarUDFImpl for PythonScalarUdf {
             &RecordBatchOptions::new().with_row_count(Some(rows)),
         )?;
         let interrupt = crate::interrupt::Interrupt::from_config(&args.config_options);
-        let result = self.executor.call(&self.function, &batch, interrupt)?;
+        let result = self.executor.call(&self.function, &batch, interrupt.as_ref())?;
         let Some(column) = result.columns().first() else {
             return exec_err!("Python function {} returned no column", self.function.name);
         };

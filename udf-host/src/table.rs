@@ -46,7 +46,7 @@ impl TableFunctionImpl for PythonTableFunction {
             &RecordBatchOptions::new().with_row_count(Some(1)),
         )?;
         let interrupt = crate::interrupt::Interrupt::from_config(args.session().config_options());
-        let rows = self.executor.call(function, &batch, interrupt)?;
+        let rows = self.executor.call(function, &batch, interrupt.as_ref())?;
         let schema = function.return_schema();
         let rows = RecordBatch::try_new(schema.clone(), rows.columns().to_vec())?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![rows]])?))

@@ -13,7 +13,8 @@ use pgwire::api::results::CopyResponse;
 use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
 
-use super::encode::{Limits, TextOptions, data_rows, field_infos};
+use super::encode::{TextOptions, data_rows, field_infos};
+use crate::statement::Limits;
 use crate::error::ServerError;
 
 /// The PGCOPY binary signature, flags and header-extension length.

@@ -12,10 +12,10 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
-use tokio::time::Instant;
 
 use crate::error::ServerError;
 use crate::session::Outcome;
+use crate::statement::Limits;
 
 /// PostgreSQL column descriptions for an Arrow schema. A type with no PostgreSQL
 /// equivalent is a clear error naming the column, never a silent cast.
@@ -111,13 +111,6 @@ pub struct TextOptions {
     pub extra_float_digits: i32,
 }
 
-/// When a statement must stop: its timeout deadline and its cancellation token.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub deadline: Option<Instant>,
-    pub cancel: tokio_util::sync::CancellationToken,
-}
-
 /// Encode a stream of batches as DataRows.
 pub fn data_rows(
     batches: impl Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static,
@@ -125,7 +118,7 @@ pub fn data_rows(
     limits: Limits,
     text: TextOptions,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
-    let batches = with_limits(batches.boxed(), limits);
+    let batches = limits.stream(batches.boxed());
     batches
         .map(move |batch| {
             let batch = batch.and_then(|b| {
@@ -138,35 +131,6 @@ pub fn data_rows(
             stream::iter(rows)
         })
         .flatten()
-}
-
-/// Stop a result stream with 57014 once the statement timeout passes or the statement is
-/// cancelled; dropping the inner stream stops DataFusion's tasks.
-fn with_limits(
-    batches: futures::stream::BoxStream<'static, datafusion::error::Result<RecordBatch>>,
-    limits: Limits,
-) -> impl Stream<Item = Result<RecordBatch, ServerError>> + Send + 'static {
-    stream::unfold(Some(batches), move |state| {
-        let limits = limits.clone();
-        async move {
-            let mut batches = state?;
-            let timeout = async {
-                match limits.deadline {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let next = tokio::select! {
-                next = batches.next() => next,
-                _ = timeout => return Some((Err(ServerError::StatementTimeout), None)),
-                _ = limits.cancel.cancelled() => return Some((Err(ServerError::Canceled), None)),
-            };
-            match next? {
-                Ok(batch) => Some((Ok(batch), Some(batches))),
-                Err(e) => Some((Err(ServerError::from(e)), None)),
-            }
-        }
-    })
 }
 
 /// Build the response for one outcome. `buffer` collects rows first (used for all but
@@ -183,7 +147,7 @@ pub async fn response(
             let fields = Arc::new(field_infos(&stream.schema(), format)?);
             let mut response = if buffer {
                 let batches = collect_batches(stream).await?;
-                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, Limits { deadline: None, cancel: limits.cancel.clone() }, text))
+                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, limits.without_deadline(), text))
             } else {
                 QueryResponse::new(fields.clone(), data_rows(stream, fields, limits, text))
             };

@@ -73,6 +73,14 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<Sec
             tracing::debug!("set_nodelay: {e}");
         }
         let session = Arc::new(Session::new(engine.clone(), String::new()));
+        // Cancel the running statement if the client goes away mid-statement.
+        let ended = CancellationToken::new();
+        match crate::statement::SocketProbe::new(&socket) {
+            Ok(probe) => {
+                tokio::spawn(crate::statement::watch_client(Arc::downgrade(&session), probe, ended.clone()));
+            }
+            Err(e) => tracing::warn!(%peer, "cannot watch the connection for a lost client: {e}"),
+        }
         let handlers = ConnectionHandlers {
             query: Arc::new(QueryHandler::new(session.clone())),
             startup: Arc::new(Startup::new(session, registry.clone(), security.clone())),
@@ -84,6 +92,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<Sec
             if let Err(e) = process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, "connection ended with error: {e}");
             }
+            ended.cancel();
             tracing::debug!(%peer, "connection closed");
         });
     }

@@ -18,11 +18,11 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
-use tokio::time::Instant;
 
-use super::encode::{Limits, TextOptions, field_infos, response};
+use super::encode::{TextOptions, field_infos, response};
 use crate::error::ServerError;
 use crate::session::{Outcome, PlannedStatement, Session};
+use crate::statement;
 
 /// A statement prepared by the extended protocol: parsed and planned once.
 #[derive(Debug, Clone)]
@@ -31,11 +31,6 @@ pub enum Prepared {
     Plan(PlannedStatement),
     /// Answered by Ember itself (BEGIN, SET, SHOW ...).
     Command(Command),
-}
-
-/// Whether a command may run while the transaction is aborted (it ends the block).
-fn ends_failed_transaction(command: &Command) -> bool {
-    matches!(command, Command::Commit | Command::Rollback | Command::Savepoint { tag: "ROLLBACK" })
 }
 
 pub struct QueryHandler {
@@ -48,35 +43,11 @@ impl QueryHandler {
         Self { parser: Arc::new(Parser { session: session.clone() }), session }
     }
 
-    /// Start a statement: its timeout deadline and a fresh cancellation token.
-    fn limits(&self) -> Limits {
-        let deadline = match self.session.settings().statement_timeout_ms() {
-            0 => None,
-            ms => Some(Instant::now() + std::time::Duration::from_millis(ms)),
-        };
-        Limits { deadline, cancel: self.session.begin_statement(deadline) }
-    }
-
     fn text_options(&self) -> TextOptions {
         let settings = self.session.settings();
         TextOptions {
             time_zone: settings.get("TimeZone").unwrap_or_else(|_| "UTC".to_string()),
             extra_float_digits: settings.get("extra_float_digits").ok().and_then(|v| v.parse().ok()).unwrap_or(1),
-        }
-    }
-
-    /// Run a future under the statement timeout.
-    async fn timed<T>(&self, limits: &Limits, work: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
-        let timeout = async {
-            match limits.deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            result = work => result,
-            _ = timeout => Err(ServerError::StatementTimeout),
-            _ = limits.cancel.cancelled() => Err(ServerError::Canceled),
         }
     }
 
@@ -123,18 +94,13 @@ impl SimpleQueryHandler for QueryHandler {
         let mut responses = Vec::with_capacity(count);
         for (index, command) in commands.into_iter().enumerate() {
             let failed = status == TransactionStatus::Error;
-            if failed && !ends_failed_transaction(&command) {
-                responses.push(error_response(ServerError::InFailedTransaction));
+            if let Err(e) = statement::admit(Some(&command), failed) {
+                responses.push(error_response(e));
                 break;
             }
-            let limits = self.limits();
+            let limits = self.session.start_statement();
             let last = index + 1 == count;
-            let result = self
-                .timed(&limits, async {
-                    let outcome = self.session.run(command, failed).await?;
-                    Ok(outcome)
-                })
-                .await;
+            let result = limits.run(self.session.run(command, failed)).await;
             let outcome = match result {
                 Ok(outcome) => outcome,
                 Err(e) => {
@@ -148,7 +114,7 @@ impl SimpleQueryHandler for QueryHandler {
                 Outcome::TransactionEnd { .. } => status.to_idle_state(),
                 _ => status,
             };
-            match self.timed(&limits, response(outcome, &Format::UnifiedText, !last, limits.clone(), self.text_options())).await {
+            match limits.run(response(outcome, &Format::UnifiedText, !last, limits.clone(), self.text_options())).await {
                 Ok(r) => responses.push(r),
                 Err(e) => {
                     responses.push(error_response(e));
@@ -226,19 +192,15 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let failed = client.transaction_status() == TransactionStatus::Error;
-        let limits = self.limits();
+        let limits = self.session.start_statement();
         let outcome = match &portal.statement.statement {
             Prepared::Command(command) => {
-                if failed && !ends_failed_transaction(command) {
-                    return Err(ServerError::InFailedTransaction.into());
-                }
-                self.timed(&limits, self.session.run(command.clone(), failed)).await?
+                statement::admit(Some(command), failed)?;
+                limits.run(self.session.run(command.clone(), failed)).await?
             }
             Prepared::Plan(planned) => {
-                if failed {
-                    return Err(ServerError::InFailedTransaction.into());
-                }
-                let fields = parameter_fields(&planned.plan)?;
+                statement::admit(None, failed)?;
+                let fields = &planned.params;
                 // A type the client declared at Parse decides how the value is decoded; the
                 // plan then coerces it. Undeclared parameters use the type Ember described:
                 // a tagged one (`$1::uuid`) as that PostgreSQL type, others as inferred.
@@ -273,23 +235,19 @@ impl ExtendedQueryHandler for QueryHandler {
                 }
                 let params = super::params::decode(portal, &effective, &refs)?;
                 let bound = planned.bind(&params)?;
-                self.timed(&limits, self.session.execute(bound)).await?
+                limits.run(self.session.execute(bound)).await?
             }
         };
         Self::report(client, reported_change(&outcome)).await?;
-        Ok(self.timed(&limits, response(outcome, &portal.result_column_format, false, limits.clone(), self.text_options())).await?)
+        Ok(limits.run(response(outcome, &portal.result_column_format, false, limits.clone(), self.text_options())).await?)
     }
-}
-
-fn parameter_fields(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<Option<FieldRef>>, ServerError> {
-    Ok(ember_planner::params::parameter_fields(plan)?)
 }
 
 /// The type a parameter is described as: its tagged PostgreSQL type, the inferred type's
 /// PostgreSQL equivalent, or `text` when nothing is known.
-fn described_type(field: Option<FieldRef>) -> Type {
+fn described_type(field: Option<&FieldRef>) -> Type {
     field
-        .and_then(|f| super::encode::tagged_pg_type(&f).or_else(|| arrow_pg::datatypes::into_pg_type(f.data_type()).ok()))
+        .and_then(|f| super::encode::tagged_pg_type(f).or_else(|| arrow_pg::datatypes::into_pg_type(f.data_type()).ok()))
         .unwrap_or(Type::TEXT)
 }
 
@@ -329,13 +287,14 @@ impl QueryParser for Parser {
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
         match stmt {
-            Prepared::Plan(planned) => Ok(parameter_fields(&planned.plan)?
-                .into_iter()
+            Prepared::Plan(planned) => Ok(planned
+                .params
+                .iter()
                 .enumerate()
                 .map(|(i, field)| match planned.oid_params.get(&(i + 1)) {
                     Some(true) => Type::OID_ARRAY,
                     Some(false) => Type::OID,
-                    None => described_type(field),
+                    None => described_type(field.as_ref()),
                 })
                 .collect()),
             Prepared::Command(_) => Ok(vec![]),

@@ -224,14 +224,33 @@ fn server_pid(server: &TestServer) -> u32 {
     server.pid()
 }
 
+/// The server's peak resident memory; the test fails (never passes vacuously) when it
+/// cannot be read.
 fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
     status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// CPU time (user + system, all threads) the process has used so far.
+fn cpu_time(pid: u32) -> std::time::Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // /proc reports clock ticks of USER_HZ, which Linux fixes at 100 per second.
+    std::time::Duration::from_millis(ticks * 10)
+}
+
+/// Cores the process kept busy, on average, over `window`.
+async fn cores_used(pid: u32, window: std::time::Duration) -> f64 {
+    let before = cpu_time(pid);
+    tokio::time::sleep(window).await;
+    (cpu_time(pid) - before).as_secs_f64() / window.as_secs_f64()
 }
 
 #[test]
@@ -296,31 +315,74 @@ async fn result_columns_report_postgres_types() {
     assert_eq!(names, vec!["?column?", "count", "upper", "int4"]);
 }
 
-/// Under `--memory-limit`, a query bigger than memory spills or fails with 53200; the
-/// server keeps serving either way.
+/// Under `--memory-limit`, a sort bigger than memory spills to disk and still answers;
+/// what cannot spill (a hash join's build side) fails with 53200; the server keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_limit_spills_or_fails_cleanly() {
     let dir = temp_dir("memlimit");
-    let server = TestServer::start_in(&dir, &repo_root(), &["--memory-limit", "16MiB"]);
+    let server = TestServer::start_in(&dir, &repo_root(), &["--memory-limit", "64MiB"]);
     let client = server.connect().await;
-    let sorted = client
+    // Numbering the rows in order needs the whole input sorted: 3M keys, with the window's
+    // state over the limit. (Under 16 MiB the sort's merge finds no memory and fails with
+    // 53200: DataFusion reserves 10 MiB per sort for merging spill files.)
+    let sort = "SELECT count(*), sum(CAST(r AS BIGINT) * v) FROM (SELECT v, row_number() OVER (ORDER BY v) AS r \
+                FROM (SELECT value * 7 % 1000003 AS v FROM generate_series(1, 3000000) AS t(value)) s) n";
+    let row = client.query_one(sort, &[]).await.expect("a sort larger than memory spills and finishes");
+    let mut values: Vec<i64> = (1..=3_000_000i64).map(|x| x * 7 % 1_000_003).collect();
+    values.sort_unstable();
+    let expected: i64 = values.iter().zip(1i64..).map(|(v, r)| v * r).sum();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (3_000_000, expected));
+    // The sort really went to disk: its operator's metrics count spills.
+    let plan: Vec<String> = client
+        .simple_query(&format!("EXPLAIN ANALYZE {sort}"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(1).map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    let spills: u64 = plan
+        .iter()
+        .flat_map(|text| text.split(|c: char| c == ',' || c == '[' || c == ']' || c.is_whitespace()))
+        .filter_map(|item| item.strip_prefix("spill_count="))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert!(spills > 0, "no spill under a 64 MiB limit:\n{}", plan.join("\n"));
+    let join = client
         .query_one(
-            "SELECT count(*), min(v), max(v) FROM (SELECT value * 7 % 1000003 AS v FROM generate_series(1, 3000000) AS t(value) ORDER BY v) s",
+            "SELECT count(*) FROM generate_series(1, 10000000) AS a(x) JOIN generate_series(1, 10000000) AS b(y) ON a.x = b.y",
             &[],
         )
         .await;
-    match sorted {
-        Ok(row) => assert_eq!(row.get::<_, i64>(0), 3_000_000),
-        Err(e) => assert_eq!(sqlstate(&e), "53200", "{e:?}"),
-    }
-    let distinct = client
-        .query_one("SELECT count(DISTINCT value) FROM generate_series(1, 3000000) AS t(value)", &[])
-        .await;
-    match distinct {
-        Ok(row) => assert_eq!(row.get::<_, i64>(0), 3_000_000),
-        Err(e) => assert_eq!(sqlstate(&e), "53200", "{e:?}"),
-    }
+    let err = join.expect_err("a hash join whose build side exceeds the limit cannot spill");
+    assert_eq!(sqlstate(&err), "53200", "{err:?}");
     assert_eq!(client.query_one("SELECT 1::BIGINT", &[]).await.unwrap().get::<_, i64>(0), 1);
+}
+
+/// A statement whose client has gone stops (as with PostgreSQL's
+/// client_connection_check_interval): the server's CPU returns to idle within about two
+/// seconds of the client's death, and the server keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_client_stops_its_statement() {
+    let dir = temp_dir("lost-client");
+    let server = TestServer::start(&dir);
+    let pid = server_pid(&server);
+    let (client, connection) = tokio_postgres::connect(&server.conn_string(), tokio_postgres::NoTls).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let query = tokio::spawn(async move { client.simple_query("SELECT sum(value % 7) FROM generate_series(1, 20000000000) AS t(value)").await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let busy = cores_used(pid, std::time::Duration::from_secs(1)).await;
+    assert!(busy > 0.5, "the query should keep a core busy; it used {busy:.2} cores");
+    // The client dies: its socket closes with the statement still running.
+    connection.abort();
+    let _ = query.await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after = cores_used(pid, std::time::Duration::from_secs(1)).await;
+    assert!(after < 0.1, "the statement kept running after its client left: {after:.2} cores busy");
+    let other = server.connect().await;
+    assert_eq!(other.query_one("SELECT 3::BIGINT", &[]).await.unwrap().get::<_, i64>(0), 3);
 }
 
 /// A CancelRequest stops a running query (while it computes and while it streams) with

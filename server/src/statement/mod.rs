@@ -1,0 +1,135 @@
+//! The statement service: the one place where a statement starts, runs under its limits
+//! (`statement_timeout`, a CancelRequest, its client going away) and ends. It knows no
+//! protocol: the pgwire adapter (`crate::pg`) starts each statement here and runs its
+//! work and its result stream through the statement's [`Limits`]; an Arrow Flight SQL
+//! endpoint does the same with its own request handlers.
+//!
+//! The cancellation chain: a CancelRequest, the statement timeout and a lost client all
+//! end in the statement's token ([`crate::session::Session::cancel_statement`]), which
+//! stops the DataFusion stream (dropped) and the Python calls in flight
+//! ([`ember_udf_host::Interrupt`]).
+
+mod client;
+
+use std::future::Future;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use ember_planner::statement::Command;
+use futures::stream::{self, BoxStream};
+use futures::{Stream, StreamExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use client::{ClientProbe, SocketProbe, watch_client};
+
+use crate::error::{Result, ServerError};
+
+/// When a statement must stop: its timeout deadline and its cancellation token.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub deadline: Option<Instant>,
+    pub cancel: CancellationToken,
+}
+
+impl Limits {
+    /// The same cancellation without the deadline (rows already computed and buffered).
+    pub fn without_deadline(&self) -> Limits {
+        Limits { deadline: None, cancel: self.cancel.clone() }
+    }
+
+    /// Run `work` until it ends, the deadline passes (57014) or the statement is cancelled
+    /// (57014); either way `work` is dropped, which stops what it started.
+    pub async fn run<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            result = work => result,
+            _ = deadline(self.deadline) => Err(ServerError::StatementTimeout),
+            _ = self.cancel.cancelled() => Err(ServerError::Canceled),
+        }
+    }
+
+    /// A result stream that ends with 57014 once the deadline passes or the statement is
+    /// cancelled; dropping the inner stream stops DataFusion's tasks.
+    pub fn stream(
+        &self,
+        batches: BoxStream<'static, datafusion::error::Result<RecordBatch>>,
+    ) -> impl Stream<Item = Result<RecordBatch>> + Send + 'static + use<> {
+        let limits = self.clone();
+        stream::unfold(Some(batches), move |state| {
+            let limits = limits.clone();
+            async move {
+                let mut batches = state?;
+                let next = tokio::select! {
+                    next = batches.next() => next,
+                    _ = deadline(limits.deadline) => return Some((Err(ServerError::StatementTimeout), None)),
+                    _ = limits.cancel.cancelled() => return Some((Err(ServerError::Canceled), None)),
+                };
+                match next? {
+                    Ok(batch) => Some((Ok(batch), Some(batches))),
+                    Err(e) => Some((Err(ServerError::from(e)), None)),
+                }
+            }
+        })
+    }
+}
+
+async fn deadline(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether `command` may run in a transaction block that already failed: only what ends
+/// the block (PostgreSQL answers everything else with 25P02).
+pub fn allowed_in_failed_transaction(command: &Command) -> bool {
+    matches!(command, Command::Commit | Command::Rollback | Command::Savepoint { tag: "ROLLBACK" })
+}
+
+/// Refuse a statement in a failed transaction block unless it ends the block.
+pub fn admit(command: Option<&Command>, in_failed_transaction: bool) -> Result<()> {
+    match command {
+        _ if !in_failed_transaction => Ok(()),
+        Some(command) if allowed_in_failed_transaction(command) => Ok(()),
+        _ => Err(ServerError::InFailedTransaction),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn run_stops_at_the_deadline_and_on_cancel() {
+        let limits = Limits { deadline: Some(Instant::now() + Duration::from_millis(20)), cancel: CancellationToken::new() };
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(1)
+        };
+        assert!(matches!(limits.run(slow).await, Err(ServerError::StatementTimeout)));
+        let limits = Limits { deadline: None, cancel: CancellationToken::new() };
+        limits.cancel.cancel();
+        assert!(matches!(limits.run(std::future::pending::<Result<()>>()).await, Err(ServerError::Canceled)));
+        let limits = Limits { deadline: None, cancel: CancellationToken::new() };
+        assert_eq!(limits.run(async { Ok(7) }).await.ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_stream_ends_with_an_error() {
+        let limits = Limits { deadline: None, cancel: CancellationToken::new() };
+        let endless = stream::pending::<datafusion::error::Result<RecordBatch>>().boxed();
+        let mut limited = Box::pin(limits.stream(endless));
+        limits.cancel.cancel();
+        assert!(matches!(limited.next().await, Some(Err(ServerError::Canceled))));
+        assert!(limited.next().await.is_none());
+    }
+
+    #[test]
+    fn only_the_end_of_a_block_runs_in_a_failed_transaction() {
+        assert!(admit(Some(&Command::Rollback), true).is_ok());
+        assert!(admit(Some(&Command::Commit), true).is_ok());
+        assert!(matches!(admit(Some(&Command::Begin), true), Err(ServerError::InFailedTransaction)));
+        assert!(matches!(admit(None, true), Err(ServerError::InFailedTransaction)));
+        assert!(admit(None, false).is_ok());
+    }
+}

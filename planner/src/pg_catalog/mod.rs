@@ -10,11 +10,27 @@
 //! lacks (`version()`, `current_setting`, `set_config`, `obj_description`, ...).
 //! [`overrides`] replaces tables whose rows Ember knows better (`pg_settings`).
 
-/// `TableProvider` for a `pg_catalog` table whose rows are computed at each scan: the type
-/// has a `schema: SchemaRef` field and an `async fn scan_rows(&self, &dyn Session) ->
-/// Result<Vec<RecordBatch>>`; the rows are served as an in-memory view.
+/// `TableProvider` for a `pg_catalog` table whose rows are computed from other tables: the
+/// type is `Clone` (cheap: it holds `Arc`s), has a `schema: SchemaRef` field and an
+/// `async fn scan_rows(&self, &dyn Session) -> Result<Vec<RecordBatch>>`. The rows are
+/// computed when the plan *runs* (a DataFusion streaming table of one partition), never
+/// while it is built, so planning an introspection query reads nothing.
 macro_rules! computed_view {
     ($ty:ty) => {
+        impl datafusion::physical_plan::streaming::PartitionStream for $ty {
+            fn schema(&self) -> &datafusion::arrow::datatypes::SchemaRef {
+                &self.schema
+            }
+
+            fn execute(
+                &self,
+                ctx: std::sync::Arc<datafusion::execution::TaskContext>,
+            ) -> datafusion::execution::SendableRecordBatchStream {
+                let this = self.clone();
+                $crate::pg_catalog::stream_rows(self.schema.clone(), ctx, move |state| async move { this.scan_rows(&state).await })
+            }
+        }
+
         #[async_trait::async_trait]
         impl datafusion::datasource::TableProvider for $ty {
             fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
@@ -32,8 +48,8 @@ macro_rules! computed_view {
                 filters: &[datafusion::logical_expr::Expr],
                 limit: Option<usize>,
             ) -> datafusion::error::Result<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-                let rows = self.scan_rows(state).await?;
-                let table = datafusion::catalog::MemTable::try_new(self.schema.clone(), vec![rows])?;
+                let partition: std::sync::Arc<dyn datafusion::physical_plan::streaming::PartitionStream> = std::sync::Arc::new(self.clone());
+                let table = datafusion::catalog::streaming::StreamingTable::try_new(self.schema.clone(), vec![partition])?;
                 datafusion::datasource::TableProvider::scan(&table, state, projection, filters, limit).await
             }
         }
@@ -68,6 +84,32 @@ use datafusion_pg_catalog::pg_catalog::{
 use crate::Result;
 use crate::config::DEFAULT_CATALOG;
 pub use functions::SessionInfo;
+
+/// The rows of a computed catalog table as a stream: `rows` runs when the stream is first
+/// polled, with a session state made from the task's configuration and runtime.
+pub(crate) fn stream_rows<F, Fut>(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    ctx: Arc<datafusion::execution::TaskContext>,
+    rows: F,
+) -> datafusion::execution::SendableRecordBatchStream
+where
+    F: FnOnce(datafusion::execution::SessionState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = datafusion::error::Result<Vec<datafusion::arrow::record_batch::RecordBatch>>> + Send + 'static,
+{
+    use futures::StreamExt;
+    let batches = futures::stream::once(async move {
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(ctx.session_config().clone())
+            .with_runtime_env(ctx.runtime_env())
+            .build();
+        rows(state).await
+    })
+    .flat_map(|rows| match rows {
+        Ok(batches) => futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
+        Err(e) => futures::stream::iter([Err(e)]).boxed(),
+    });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches))
+}
 
 /// The schema name clients query.
 pub const PG_CATALOG: &str = "pg_catalog";

@@ -35,7 +35,7 @@ pub struct SettingRow {
 pub struct EmberPgCatalog {
     inner: Arc<dyn SchemaProvider>,
     catalogs: Arc<dyn CatalogProviderList>,
-    settings: Vec<SettingRow>,
+    settings: Arc<[SettingRow]>,
     user_functions: UserFunctionSource,
 }
 
@@ -52,7 +52,7 @@ impl EmberPgCatalog {
         settings: Vec<SettingRow>,
         user_functions: UserFunctionSource,
     ) -> Self {
-        Self { inner, catalogs, settings, user_functions }
+        Self { inner, catalogs, settings: settings.into(), user_functions }
     }
 
     async fn pg_proc(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -113,9 +113,9 @@ fn settings_schema() -> SchemaRef {
 
 /// `pg_settings`: one row per registered setting, `setting` being the value in the session
 /// that queries it (`source` is `session` when it differs from the default).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SettingsTable {
-    rows: Vec<SettingRow>,
+    rows: Arc<[SettingRow]>,
     schema: SchemaRef,
 }
 

@@ -50,7 +50,7 @@ pub(super) const REGPROC_COLUMNS: &[&str] =
     &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze", "typsubscript"];
 
 /// A `pg_catalog` table whose rows are corrected after the crate produced them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Patched {
     patch: Patch,
     inner: Arc<dyn TableProvider>,

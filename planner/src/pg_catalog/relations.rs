@@ -32,7 +32,7 @@ pub enum RelationView {
 }
 
 /// `pg_tables` or `pg_views`, computed from `pg_class` and `pg_namespace` at scan time.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RelationList {
     view: RelationView,
     pg_class: Arc<dyn TableProvider>,

@@ -4,17 +4,12 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, new_null_array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::union::UnionExec;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::collect;
 
 /// What `pg_proc` shows of one user function.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,10 +28,12 @@ pub struct UserFunction {
 pub type UserFunctionSource = Arc<dyn Fn() -> Vec<UserFunction> + Send + Sync>;
 
 /// `pg_proc`: the crate's rows, then one row per user function.
+#[derive(Clone)]
 pub struct WithUserFunctions {
     inner: Arc<dyn TableProvider>,
     namespaces: Arc<dyn TableProvider>,
     source: UserFunctionSource,
+    schema: SchemaRef,
 }
 
 impl std::fmt::Debug for WithUserFunctions {
@@ -47,7 +44,18 @@ impl std::fmt::Debug for WithUserFunctions {
 
 impl WithUserFunctions {
     pub fn new(inner: Arc<dyn TableProvider>, namespaces: Arc<dyn TableProvider>, source: UserFunctionSource) -> Self {
-        Self { inner, namespaces, source }
+        let schema = inner.schema();
+        Self { inner, namespaces, source, schema }
+    }
+
+    /// The crate's rows and the user functions' rows.
+    async fn scan_rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let mut batches = super::patch::scan_all(state, self.inner.as_ref()).await?;
+        let functions = (self.source)();
+        if !functions.is_empty() {
+            batches.push(rows(&self.schema, &functions, self.public_oid(state).await?)?);
+        }
+        Ok(batches)
     }
 
     /// The OID `pg_namespace` gives schema `public`.
@@ -147,29 +155,4 @@ fn zero_fill(column: &ArrayRef, data_type: &DataType) -> ArrayRef {
     cast(&filled, data_type).unwrap_or_else(|_| column.clone())
 }
 
-#[async_trait]
-impl TableProvider for WithUserFunctions {
-    fn schema(&self) -> SchemaRef {
-        self.inner.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        self.inner.table_type()
-    }
-
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Unsupported; filters.len()])
-    }
-
-    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], _limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
-        let inner = self.inner.scan(state, projection, &[], None).await?;
-        let functions = (self.source)();
-        if functions.is_empty() {
-            return Ok(inner);
-        }
-        let schema = self.inner.schema();
-        let batch = rows(&schema, &functions, self.public_oid(state).await?)?;
-        let extra = MemorySourceConfig::try_new_exec(&[vec![batch]], schema, projection.cloned())?;
-        UnionExec::try_new(vec![inner, extra])
-    }
-}
+computed_view!(WithUserFunctions);

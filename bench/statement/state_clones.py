@@ -4,7 +4,8 @@
 Runs `ember serve` under valgrind's callgrind (which counts calls exactly), sends the same
 statement N times over one connection through the simple query protocol (psql) and through
 the extended protocol (psycopg 3 with a prepared statement), stops the server cleanly and
-reads how often `<SessionState as Clone>::clone` was called. A run with no statements
+reads how often `<SessionState as Clone>::clone` was called. (Functions that are inlined
+cannot be counted this way: `ConfigOptions::clone` shows no calls at all.) A run with no statements
 gives the fixed cost of starting and connecting, which is subtracted.
 
     python3 bench/statement/state_clones.py --ember /path/to/ember [--statements 40]
@@ -22,7 +23,9 @@ import sys
 import tempfile
 import time
 
-CLONE = "<datafusion::execution::session_state::SessionState as core::clone::Clone>::clone"
+CLONES = {
+    "SessionState": "<datafusion::execution::session_state::SessionState as core::clone::Clone>::clone",
+}
 
 
 def free_port():
@@ -32,10 +35,11 @@ def free_port():
 
 
 def clone_calls(profile):
-    """Calls of CLONE in a callgrind output file (summed over every caller)."""
+    """Calls of each of CLONES in a callgrind output file (summed over every caller)."""
+    wanted = {name: kind for kind, name in CLONES.items()}
     names = {}
-    total = 0
-    pending = False
+    totals = dict.fromkeys(CLONES, 0)
+    pending = None
     with open(profile, encoding="utf-8", errors="replace") as f:
         for line in f:
             if line.startswith(("fn=", "cfn=")):
@@ -43,14 +47,14 @@ def clone_calls(profile):
                 if m:
                     if m.group(2):
                         names[m.group(1)] = m.group(2)
-                    pending = line.startswith("cfn=") and names.get(m.group(1)) == CLONE
+                    pending = wanted.get(names.get(m.group(1))) if line.startswith("cfn=") else None
                 continue
             if line.startswith("calls=") and pending:
-                total += int(line.split("=", 1)[1].split()[0])
-                pending = False
-            elif not line.startswith("calls="):
-                pending = pending and line.startswith(("cob=", "cfi=", "cfl="))
-    return total
+                totals[pending] += int(line.split("=", 1)[1].split()[0])
+                pending = None
+            elif not line.startswith(("calls=", "cob=", "cfi=", "cfl=")):
+                pending = None
+    return totals
 
 
 def run(ember, workload, statements):
@@ -98,11 +102,13 @@ def main():
     parser.add_argument("--statements", type=int, default=40)
     args = parser.parse_args()
     n = args.statements
-    print(f"SessionState clones per statement ({n} statements over one connection, startup subtracted)")
+    print(f"clones per statement ({n} statements over one connection, startup subtracted)")
     for name, workload in [("simple query protocol, SELECT 1", simple), ("extended protocol, prepared SELECT $1::bigint + 1", extended)]:
         base = run(args.ember, workload, 0)
         loaded = run(args.ember, workload, n)
-        print(f"  {name:50} {(loaded - base) / n:6.2f}   (calls: {base} with none, {loaded} with {n})")
+        for kind in CLONES:
+            per = (loaded[kind] - base[kind]) / n
+            print(f"  {name:50} {kind:13} {per:6.2f}   (calls: {base[kind]} with none, {loaded[kind]} with {n})")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,10 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use ember_planner::config::{DEFAULT_CATALOG, DEFAULT_SCHEMA, EngineOptions, runtime_env, session_config};
 use ember_planner::pg_catalog::PgCatalog;
-use ember_planner::statement::{Command, parse};
 
 use crate::catalog::CatalogStore;
 use crate::error::{Result, ServerError};
 use crate::functions::Functions;
-use crate::session::Session;
 
 /// Process-wide state: one per server.
 #[derive(Debug)]
@@ -33,7 +31,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Open the data directory and bring back every remembered table and view.
+    /// Open the data directory. The remembered tables, views and functions come back with
+    /// [`crate::restore::restore`].
     pub async fn open(data_dir: &Path, options: EngineOptions, functions: Functions) -> Result<Arc<Self>> {
         let store = Arc::new(CatalogStore::open(data_dir)?);
         let runtime = runtime_env(&options)?;
@@ -47,9 +46,7 @@ impl Engine {
         pg_catalog.register_schema(&catalog)?;
         catalogs.register_catalog(DEFAULT_CATALOG.to_string(), Arc::new(catalog));
         let base_dir = std::env::current_dir().map_err(|e| ServerError::io("cannot read working directory", e))?;
-        let engine = Arc::new(Self { options, runtime, catalogs, store, functions, pg_catalog, base_dir });
-        engine.restore().await?;
-        Ok(engine)
+        Ok(Arc::new(Self { options, runtime, catalogs, store, functions, pg_catalog, base_dir }))
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -87,42 +84,5 @@ impl Engine {
             .with_analyzer_rule(Arc::new(ember_planner::pg_input::PgTextInput))
             .build();
         SessionContext::new_with_state(state)
-    }
-
-    /// Re-run the stored DDL. An object whose files vanished is reported and kept in the
-    /// store (it comes back once the files do); it never stops the server from starting.
-    async fn restore(self: &Arc<Self>) -> Result<()> {
-        let objects = self.store.objects()?;
-        if objects.is_empty() {
-            return Ok(());
-        }
-        let session = Session::new(self.clone(), "ember".to_string());
-        let mut restored = 0usize;
-        for object in &objects {
-            let result = async {
-                for command in parse(&object.ddl)? {
-                    match command {
-                        Command::Plan(statement) => session.restore_statement(*statement).await?,
-                        // Workers start on first use, not at startup.
-                        Command::CreateFunction(spec) => {
-                            let (_, registered) = self.functions.build(&spec)?;
-                            self.functions.insert(*spec, registered);
-                        }
-                        _ => {}
-                    }
-                }
-                Ok::<_, ServerError>(())
-            }
-            .await;
-            match result {
-                Ok(()) => restored += 1,
-                Err(e) => tracing::warn!(
-                    schema = %object.schema, name = %object.name,
-                    "could not restore {:?} from the catalog: {}", object.kind, e.message()
-                ),
-            }
-        }
-        tracing::info!(restored, total = objects.len(), "catalog restored");
-        Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod functions;
 pub mod introspection;
 pub mod pg;
+pub mod restore;
 pub mod session;
 mod session_functions;
 mod session_rename;
@@ -66,6 +67,7 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         }
         let functions = functions_from_args(&args.udf)?;
         let engine = Engine::open(&args.data_dir, options, functions).await?;
+        restore::restore(&engine).await?;
         let local = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?;
         let shutdown = CancellationToken::new();
         shutdown_on_signal(shutdown.clone())?;

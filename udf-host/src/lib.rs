@@ -8,6 +8,7 @@
 //! or [`table::PythonTableFunction`], so it works in any expression and in parallel partitions.
 
 pub mod aggregate;
+pub mod config;
 pub mod error;
 pub mod function;
 pub mod interrupt;

@@ -8,7 +8,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -16,6 +15,7 @@ use crate::error::{Result, UdfError};
 use crate::function::PythonFunction;
 use crate::interrupt::Interrupt;
 use crate::worker::Worker;
+pub use crate::config::PoolConfig;
 
 /// The worker program, shipped inside the server binary.
 const WORKER_SCRIPT: &str = include_str!("../python/ember_udf_worker.py");
@@ -27,21 +27,6 @@ pub trait UdfExecutor: std::fmt::Debug + Send + Sync {
     /// Call the function over one batch of arguments (columns in argument order).
     /// A set `interrupt` stops the call early (the worker is killed).
     fn call(&self, function: &PythonFunction, args: &RecordBatch, interrupt: Option<&Interrupt>) -> Result<RecordBatch>;
-}
-
-/// How the pool runs its workers.
-#[derive(Debug, Clone)]
-pub struct PoolConfig {
-    /// The Python interpreter (it must import pyarrow and numpy; cloudpickle for pickled functions).
-    pub python: PathBuf,
-    /// Number of worker processes (default: cores).
-    pub size: usize,
-    /// Longest a single call (one batch) may run before its worker is killed.
-    pub call_timeout: Duration,
-    /// Address-space limit of each worker in bytes (0 = none).
-    pub memory_limit: u64,
-    /// Where the sockets and the worker script live.
-    pub socket_dir: PathBuf,
 }
 
 #[derive(Debug, Default)]

@@ -19,7 +19,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::error::{Result, UdfError};
 use crate::function::PythonFunction;
 use crate::interrupt::{Interrupt, POLL};
-use crate::pool::PoolConfig;
+use crate::config::PoolConfig;
 
 /// Lines of a worker's stderr kept to explain its death.
 const STDERR_TAIL: usize = 30;

@@ -1,20 +1,17 @@
-//! Turning an [`Outcome`] into pgwire responses: Arrow batches become DataRows (text or
-//! binary, per column, through arrow-pg) one batch at a time, so a result of any size
-//! streams through bounded memory.
+//! Arrow batches as DataRows (text or binary, per column, through arrow-pg), one batch at
+//! a time, so a result of any size streams through bounded memory; column descriptions.
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, stream};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
 use crate::error::ServerError;
-use crate::session::Outcome;
 use crate::statement::Limits;
 
 /// PostgreSQL column descriptions for an Arrow schema. A type with no PostgreSQL
@@ -131,47 +128,4 @@ pub fn data_rows(
             stream::iter(rows)
         })
         .flatten()
-}
-
-/// Build the response for one outcome. `buffer` collects rows first (used for all but
-/// the last statement of a multi-statement query, so statements run strictly in order).
-pub async fn response(
-    outcome: Outcome,
-    format: &Format,
-    buffer: bool,
-    limits: Limits,
-    text: TextOptions,
-) -> Result<Response, ServerError> {
-    Ok(match outcome {
-        Outcome::Rows { stream, tag } => {
-            let fields = Arc::new(field_infos(&stream.schema(), format)?);
-            let mut response = if buffer {
-                let batches = collect_batches(stream).await?;
-                QueryResponse::new(fields.clone(), data_rows(stream::iter(batches.into_iter().map(Ok)), fields, limits.without_deadline(), text))
-            } else {
-                QueryResponse::new(fields.clone(), data_rows(stream, fields, limits, text))
-            };
-            response.set_command_tag(tag);
-            Response::Query(response)
-        }
-        Outcome::Done { tag, rows, oid } => {
-            let mut t = Tag::new(&tag);
-            if let Some(oid) = oid {
-                t = t.with_oid(oid);
-            }
-            if let Some(rows) = rows {
-                t = t.with_rows(rows);
-            }
-            Response::Execution(t)
-        }
-        Outcome::CopyOut { stream, options } => Response::CopyOut(super::copy::copy_response(stream, options, limits, text)?),
-        Outcome::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
-        Outcome::TransactionEnd { tag } => Response::TransactionEnd(Tag::new(tag)),
-        Outcome::SettingChanged { tag, .. } => Response::Execution(Tag::new(tag)),
-    })
-}
-
-async fn collect_batches(stream: SendableRecordBatchStream) -> Result<Vec<RecordBatch>, ServerError> {
-    let (_, batches) = crate::session::collect_stream(stream).await?;
-    Ok(batches)
 }

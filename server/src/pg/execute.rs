@@ -20,14 +20,14 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::EmptyQueryResponse;
 
-use super::query::{Prepared, QueryHandler};
 
 /// Execute a portal, streaming all rows. Returns `Ok(false)` when this path does not
 /// apply (row limit, portal already started) and pgwire's default should run.
-pub async fn execute_streaming<C>(handler: &QueryHandler, client: &mut C, message: &Execute) -> PgWireResult<bool>
+pub async fn execute_streaming<H, C>(handler: &H, client: &mut C, message: &Execute) -> PgWireResult<bool>
 where
+    H: ExtendedQueryHandler,
     C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-    C::PortalStore: PortalStore<Statement = Prepared>,
+    C::PortalStore: PortalStore<Statement = H::Statement>,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
@@ -35,7 +35,7 @@ where
         return Ok(false);
     }
     let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-    let portal: Arc<Portal<Prepared>> = match client.portal_store().get_portal(portal_name) {
+    let portal: Arc<Portal<H::Statement>> = match client.portal_store().get_portal(portal_name) {
         Some(Entry::Value(portal)) => portal,
         _ => return Ok(false),
     };

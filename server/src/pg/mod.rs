@@ -7,6 +7,7 @@ mod execute;
 mod params;
 mod query;
 mod render;
+mod respond;
 pub mod security;
 mod startup;
 

@@ -19,7 +19,8 @@ use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
 
-use super::encode::{TextOptions, field_infos, response};
+use super::encode::{TextOptions, field_infos};
+use super::respond::response;
 use crate::error::ServerError;
 use crate::session::{Outcome, PlannedStatement, Session};
 use crate::statement;

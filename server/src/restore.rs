@@ -1,0 +1,48 @@
+//! Bringing the catalog back at startup: the stored DDL of tables, views and schemas is
+//! planned again through a session, and stored Python functions are rebuilt. (A catalog
+//! provider reading the store directly will replace the replay.)
+
+use std::sync::Arc;
+
+use ember_planner::statement::{Command, parse};
+
+use crate::engine::Engine;
+use crate::error::{Result, ServerError};
+use crate::session::Session;
+
+/// Re-run the stored DDL. An object whose files vanished is reported and kept in the
+/// store (it comes back once the files do); it never stops the server from starting.
+pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
+    let objects = engine.store().objects()?;
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let session = Session::new(engine.clone(), "ember".to_string());
+    let mut restored = 0usize;
+    for object in &objects {
+        let result = async {
+            for command in parse(&object.ddl)? {
+                match command {
+                    Command::Plan(statement) => session.restore_statement(*statement).await?,
+                    // Workers start on first use, not at startup.
+                    Command::CreateFunction(spec) => {
+                        let (_, registered) = engine.functions().build(&spec)?;
+                        engine.functions().insert(*spec, registered);
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<_, ServerError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => restored += 1,
+            Err(e) => tracing::warn!(
+                schema = %object.schema, name = %object.name,
+                "could not restore {:?} from the catalog: {}", object.kind, e.message()
+            ),
+        }
+    }
+    tracing::info!(restored, total = objects.len(), "catalog restored");
+    Ok(())
+}

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, FieldRef};
-use ember_planner::statement::{Command, parse};
+use datafusion::common::ParamValues;
+use ember_planner::statement::parse;
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -23,16 +24,7 @@ use super::encode::{TextOptions, field_infos};
 use super::respond::response;
 use crate::error::ServerError;
 use crate::session::{Outcome, PlannedStatement, Session};
-use crate::statement;
-
-/// A statement prepared by the extended protocol: parsed and planned once.
-#[derive(Debug, Clone)]
-pub enum Prepared {
-    /// Planned by DataFusion; `$n` placeholders are bound per portal.
-    Plan(PlannedStatement),
-    /// Answered by Ember itself (BEGIN, SET, SHOW ...).
-    Command(Command),
-}
+use crate::statement::{self, Prepared, Transaction};
 
 pub struct QueryHandler {
     session: Arc<Session>,
@@ -73,6 +65,15 @@ fn reported_change(outcome: &Outcome) -> Option<(String, String)> {
     }
 }
 
+/// The session's transaction state as pgwire keeps it for ReadyForQuery.
+fn transaction_of(status: TransactionStatus) -> Transaction {
+    match status {
+        TransactionStatus::Idle => Transaction::Idle,
+        TransactionStatus::Transaction => Transaction::InBlock,
+        TransactionStatus::Error => Transaction::Failed,
+    }
+}
+
 fn error_response(e: ServerError) -> Response {
     Response::Error(Box::new(e.error_info()))
 }
@@ -90,11 +91,11 @@ impl SimpleQueryHandler for QueryHandler {
             Ok(commands) => commands,
             Err(e) => return Ok(vec![error_response(e.into())]),
         };
-        let mut status = client.transaction_status();
+        let mut transaction = transaction_of(client.transaction_status());
         let count = commands.len();
         let mut responses = Vec::with_capacity(count);
         for (index, command) in commands.into_iter().enumerate() {
-            let failed = status == TransactionStatus::Error;
+            let failed = transaction == Transaction::Failed;
             if let Err(e) = statement::admit(Some(&command), failed) {
                 responses.push(error_response(e));
                 break;
@@ -110,11 +111,7 @@ impl SimpleQueryHandler for QueryHandler {
                 }
             };
             Self::report(client, reported_change(&outcome)).await?;
-            status = match &outcome {
-                Outcome::TransactionStart => status.to_in_transaction_state(),
-                Outcome::TransactionEnd { .. } => status.to_idle_state(),
-                _ => status,
-            };
+            transaction = transaction.after(&outcome);
             match limits.run(response(outcome, &Format::UnifiedText, !last, limits.clone(), self.text_options())).await {
                 Ok(r) => responses.push(r),
                 Err(e) => {
@@ -192,56 +189,54 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let failed = client.transaction_status() == TransactionStatus::Error;
+        let failed = transaction_of(client.transaction_status()) == Transaction::Failed;
         let limits = self.session.start_statement();
-        let outcome = match &portal.statement.statement {
-            Prepared::Command(command) => {
-                statement::admit(Some(command), failed)?;
-                limits.run(self.session.run(command.clone(), failed)).await?
-            }
-            Prepared::Plan(planned) => {
-                statement::admit(None, failed)?;
-                let fields = &planned.params;
-                // A type the client declared at Parse decides how the value is decoded; the
-                // plan then coerces it. Undeclared parameters use the type Ember described:
-                // a tagged one (`$1::uuid`) as that PostgreSQL type, others as inferred.
-                let declared = &portal.statement.parameter_types;
-                let count = fields.len().max(declared.len());
-                let mut effective = Vec::with_capacity(count);
-                let mut refs: Vec<Option<&DataType>> = Vec::with_capacity(count);
-                for i in 0..count {
-                    let field = fields.get(i).and_then(Option::as_ref);
-                    // `$1::oid[]` (described as oid[]) decodes as the int4[] it is planned as.
-                    let oid = planned.oid_params.get(&(i + 1)).map(|array| if *array { Type::INT4_ARRAY } else { Type::INT4 });
-                    match declared.get(i) {
-                        Some(Some(ty)) if *ty != Type::UNKNOWN => {
-                            let ty = match (ty, &oid) {
-                                (t, Some(int4)) if *t == Type::OID_ARRAY || *t == Type::OID => int4.clone(),
-                                (t, _) => t.clone(),
-                            };
-                            effective.push(Some(ty));
-                            refs.push(None);
-                        }
-                        _ => match oid.or_else(|| field.and_then(|f| super::encode::tagged_pg_type(f))) {
-                            Some(tagged) => {
-                                effective.push(Some(tagged));
-                                refs.push(None);
-                            }
-                            None => {
-                                effective.push(declared.get(i).cloned().flatten());
-                                refs.push(field.map(|f| f.data_type()));
-                            }
-                        },
-                    }
-                }
-                let params = super::params::decode(portal, &effective, &refs)?;
-                let bound = planned.bind(&params)?;
-                limits.run(self.session.execute(bound)).await?
-            }
+        let prepared = &portal.statement.statement;
+        let params = match prepared {
+            Prepared::Plan(planned) => decode_parameters(portal, planned)?,
+            Prepared::Command(_) => ParamValues::List(vec![]),
         };
+        let outcome = limits.run(self.session.execute_prepared(prepared, &params, failed)).await?;
         Self::report(client, reported_change(&outcome)).await?;
         Ok(limits.run(response(outcome, &portal.result_column_format, false, limits.clone(), self.text_options())).await?)
     }
+}
+
+/// The values of a portal's parameters. A type the client declared at Parse decides how a
+/// value is decoded (the plan then coerces it); undeclared parameters use the type Ember
+/// described: a tagged one (`$1::uuid`) as that PostgreSQL type, others as inferred.
+fn decode_parameters(portal: &Portal<Prepared>, planned: &PlannedStatement) -> PgWireResult<ParamValues> {
+    let fields = &planned.params;
+    let declared = &portal.statement.parameter_types;
+    let count = fields.len().max(declared.len());
+    let mut effective = Vec::with_capacity(count);
+    let mut refs: Vec<Option<&DataType>> = Vec::with_capacity(count);
+    for i in 0..count {
+        let field = fields.get(i).and_then(Option::as_ref);
+        // `$1::oid[]` (described as oid[]) decodes as the int4[] it is planned as.
+        let oid = planned.oid_params.get(&(i + 1)).map(|array| if *array { Type::INT4_ARRAY } else { Type::INT4 });
+        match declared.get(i) {
+            Some(Some(ty)) if *ty != Type::UNKNOWN => {
+                let ty = match (ty, &oid) {
+                    (t, Some(int4)) if *t == Type::OID_ARRAY || *t == Type::OID => int4.clone(),
+                    (t, _) => t.clone(),
+                };
+                effective.push(Some(ty));
+                refs.push(None);
+            }
+            _ => match oid.or_else(|| field.and_then(|f| super::encode::tagged_pg_type(f))) {
+                Some(tagged) => {
+                    effective.push(Some(tagged));
+                    refs.push(None);
+                }
+                None => {
+                    effective.push(declared.get(i).cloned().flatten());
+                    refs.push(field.map(|f| f.data_type()));
+                }
+            },
+        }
+    }
+    super::params::decode(portal, &effective, &refs)
 }
 
 /// The type a parameter is described as: its tagged PostgreSQL type, the inferred type's
@@ -265,25 +260,7 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut commands = parse(sql).map_err(ServerError::from)?;
-        if commands.len() > 1 {
-            return Err(ServerError::Planner(ember_planner::PlannerError::DataFusion(
-                datafusion::error::DataFusionError::SQL(
-                    Box::new(datafusion::sql::sqlparser::parser::ParserError::ParserError(
-                        "cannot insert multiple commands into a prepared statement".to_string(),
-                    )),
-                    None,
-                ),
-            ))
-            .into());
-        }
-        let Some(command) = commands.pop() else {
-            return Ok(None);
-        };
-        Ok(Some(match command {
-            Command::Plan(statement) => Prepared::Plan(self.session.plan(*statement).await?),
-            other => Prepared::Command(other),
-        }))
+        Ok(self.session.prepare(sql).await?)
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -304,10 +281,9 @@ impl QueryParser for Parser {
 
     fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         let format = format.cloned().unwrap_or_default();
-        match stmt {
-            Prepared::Plan(planned) if planned.returns_rows() => Ok(field_infos(planned.result_schema().as_arrow(), &format)?),
-            Prepared::Command(Command::Show { name }) => Ok(field_infos(&Session::show_schema(name), &format)?),
-            _ => Ok(vec![]),
+        match stmt.result_schema() {
+            Some(schema) => Ok(field_infos(&schema, &format)?),
+            None => Ok(vec![]),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! ([`ember_udf_host::Interrupt`]).
 
 mod client;
+mod prepared;
 
 use std::future::Future;
 
@@ -21,8 +22,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{ClientProbe, SocketProbe, watch_client};
+pub use prepared::Prepared;
 
 use crate::error::{Result, ServerError};
+use crate::session::Outcome;
 
 /// When a statement must stop: its timeout deadline and its cancellation token.
 #[derive(Debug, Clone)]
@@ -79,6 +82,36 @@ async fn deadline(at: Option<Instant>) {
     }
 }
 
+/// Where a session stands with respect to transaction blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    /// No block open.
+    Idle,
+    /// Inside `BEGIN` ... `COMMIT`.
+    InBlock,
+    /// Inside a block in which a statement failed: only its end runs.
+    Failed,
+}
+
+impl Transaction {
+    /// The state after a statement that produced `outcome`.
+    pub fn after(self, outcome: &Outcome) -> Transaction {
+        match outcome {
+            Outcome::TransactionStart if self == Transaction::Idle => Transaction::InBlock,
+            Outcome::TransactionEnd { .. } => Transaction::Idle,
+            _ => self,
+        }
+    }
+
+    /// The state after a statement failed: an open block fails.
+    pub fn after_error(self) -> Transaction {
+        match self {
+            Transaction::Idle => Transaction::Idle,
+            Transaction::InBlock | Transaction::Failed => Transaction::Failed,
+        }
+    }
+}
+
 /// Whether `command` may run in a transaction block that already failed: only what ends
 /// the block (PostgreSQL answers everything else with 25P02).
 pub fn allowed_in_failed_transaction(command: &Command) -> bool {
@@ -122,6 +155,18 @@ mod tests {
         limits.cancel.cancel();
         assert!(matches!(limited.next().await, Some(Err(ServerError::Canceled))));
         assert!(limited.next().await.is_none());
+    }
+
+    #[test]
+    fn transaction_blocks_open_fail_and_end() {
+        let done = Outcome::Done { tag: "SELECT".into(), rows: None, oid: None };
+        let state = Transaction::Idle.after(&Outcome::TransactionStart);
+        assert_eq!(state, Transaction::InBlock);
+        assert_eq!(state.after(&done), Transaction::InBlock);
+        assert_eq!(state.after_error(), Transaction::Failed);
+        assert_eq!(Transaction::Failed.after(&Outcome::TransactionStart), Transaction::Failed);
+        assert_eq!(Transaction::Failed.after(&Outcome::TransactionEnd { tag: "ROLLBACK" }), Transaction::Idle);
+        assert_eq!(Transaction::Idle.after_error(), Transaction::Idle, "a failed statement outside a block leaves no block");
     }
 
     #[test]

@@ -166,6 +166,21 @@ fn fill_placeholders<T: VisitMut>(node: &mut T, args: &[&Expr]) {
 }
 
 /// Visit every expression of a node after its children (a rule's usual shape).
+/// Replace every call of the function `name` with exactly as many plain arguments as
+/// `template` has placeholders by `template` filled with those arguments.
+pub fn replace_calls<T: VisitMut>(node: &mut T, name: &str, arity: usize, template: &Template) {
+    each_expr(node, |expr| {
+        if let Expr::Function(f) = expr
+            && function_name(f).as_deref() == Some(name)
+            && let Some(args) = plain_args(f)
+            && args.len() == arity
+        {
+            let replacement = template.fill(&args);
+            *expr = replacement;
+        }
+    });
+}
+
 pub fn each_expr<T: VisitMut>(node: &mut T, mut f: impl FnMut(&mut Expr)) {
     struct Each<F>(F);
     impl<F: FnMut(&mut Expr)> VisitorMut for Each<F> {

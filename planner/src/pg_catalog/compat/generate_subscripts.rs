@@ -6,26 +6,18 @@
 
 use std::sync::LazyLock;
 
-use datafusion::sql::sqlparser::ast::{Expr, Query};
+use datafusion::sql::sqlparser::ast::Query;
 
 use super::Site;
-use super::ast::{Template, each_expr, function_name, plain_args};
+use super::ast::{Template, replace_calls};
 
 static SUBSCRIPTS: LazyLock<Option<Template>> =
     LazyLock::new(|| Template::expr("unnest(range(1, CAST(coalesce(array_length($1, $2), 0) AS BIGINT) + 1))"));
 
 pub fn apply(query: &mut Query, _: &Site<'_>) {
-    let Some(template) = SUBSCRIPTS.as_ref() else { return };
-    each_expr(query, |expr| {
-        if let Expr::Function(f) = expr
-            && function_name(f).as_deref() == Some("generate_subscripts")
-            && let Some(args) = plain_args(f)
-            && let [array, dim] = args.as_slice()
-        {
-            let replacement = template.fill(&[array, dim]);
-            *expr = replacement;
-        }
-    });
+    if let Some(template) = SUBSCRIPTS.as_ref() {
+        replace_calls(query, "generate_subscripts", 2, template);
+    }
 }
 
 #[cfg(test)]

@@ -6,26 +6,18 @@
 
 use std::sync::LazyLock;
 
-use datafusion::sql::sqlparser::ast::{Expr, Query};
+use datafusion::sql::sqlparser::ast::Query;
 
 use super::Site;
-use super::ast::{Template, each_expr, function_name, plain_args};
+use super::ast::{Template, replace_calls};
 
 static SPLIT: LazyLock<Option<Template>> =
     LazyLock::new(|| Template::expr("unnest(string_to_array(regexp_replace($1, $2, chr(31), 'g'), chr(31)))"));
 
 pub fn apply(query: &mut Query, _: &Site<'_>) {
-    let Some(template) = SPLIT.as_ref() else { return };
-    each_expr(query, |expr| {
-        if let Expr::Function(f) = expr
-            && function_name(f).as_deref() == Some("regexp_split_to_table")
-            && let Some(args) = plain_args(f)
-            && let [text, pattern] = args.as_slice()
-        {
-            let replacement = template.fill(&[text, pattern]);
-            *expr = replacement;
-        }
-    });
+    if let Some(template) = SPLIT.as_ref() {
+        replace_calls(query, "regexp_split_to_table", 2, template);
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub const DEFAULT_CATALOG: &str = "ember";
 pub const DEFAULT_SCHEMA: &str = "public";
 
 /// Engine knobs taken from the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     /// Worker threads == DataFusion target partitions. 0 means "all cores".
     pub threads: usize,
@@ -29,11 +29,6 @@ pub struct EngineOptions {
     pub spill_dir: Option<PathBuf>,
 }
 
-impl Default for EngineOptions {
-    fn default() -> Self {
-        Self { threads: 0, memory_limit: None, spill_dir: None }
-    }
-}
 
 impl EngineOptions {
     /// The number of partitions queries are split into.

@@ -18,7 +18,7 @@ use crate::session::{Outcome, PlannedStatement, Session};
 #[derive(Debug, Clone)]
 pub enum Prepared {
     /// Planned by DataFusion; `$n` placeholders are bound per execution.
-    Plan(PlannedStatement),
+    Plan(Box<PlannedStatement>),
     /// Answered by Ember itself (BEGIN, SET, SHOW ...).
     Command(Command),
 }
@@ -55,7 +55,7 @@ impl Session {
             return Ok(None);
         };
         Ok(Some(match command {
-            Command::Plan(statement) => Prepared::Plan(self.plan(*statement).await?),
+            Command::Plan(statement) => Prepared::Plan(Box::new(self.plan(*statement).await?)),
             other => Prepared::Command(other),
         }))
     }

@@ -59,11 +59,6 @@ pub fn parameter_fields(plan: &LogicalPlan) -> Result<Vec<Option<FieldRef>>> {
     Ok(result)
 }
 
-/// Parameters cast to `oid` or `oid[]` in the SQL text (`any($1::oid[])`, as asyncpg's type
-/// introspection writes), by position: `true` for the array. The plan cannot tell them from
-/// `int4`: OID types are planned as `Int32`, untagged (a tag on a cast target breaks
-/// DataFusion's physical schema checks). Clients need them described as `oid`/`oid[]`:
-/// asyncpg has a built-in codec for `oid[]` but must introspect `int4[]`, with this query.
 /// Whether a parsed statement holds any `$n` placeholder.
 pub fn has_placeholders(statement: &datafusion::sql::parser::Statement) -> bool {
     use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Value, ValueWithSpan, Visit, Visitor};
@@ -85,6 +80,11 @@ pub fn has_placeholders(statement: &datafusion::sql::parser::Statement) -> bool 
     }
 }
 
+/// Parameters cast to `oid` or `oid[]` in the SQL text (`any($1::oid[])`, as asyncpg's type
+/// introspection writes), by position: `true` for the array. The plan cannot tell them from
+/// `int4`: OID types are planned as `Int32`, untagged (a tag on a cast target breaks
+/// DataFusion's physical schema checks). Clients need them described as `oid`/`oid[]`:
+/// asyncpg has a built-in codec for `oid[]` but must introspect `int4[]`, with this query.
 pub fn oid_parameters(statement: &datafusion::sql::parser::Statement) -> HashMap<usize, bool> {
     use datafusion::sql::sqlparser::ast::{DataType as SqlType, Expr as SqlExpr, Value, ValueWithSpan, Visit, Visitor};
     use std::ops::ControlFlow;

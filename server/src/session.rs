@@ -96,10 +96,9 @@ pub struct Session {
     prepared: Mutex<std::collections::HashMap<String, datafusion::common::DFSchemaRef>>,
     /// Fired by a CancelRequest; a new token per statement.
     statement_token: Mutex<tokio_util::sync::CancellationToken>,
-    /// Stops the running statement's Python calls (fired with the token). A new one per
-    /// statement, placed in the session configuration its physical plan captures, so a
-    /// late cancel never reaches the next statement.
-    /// The running statement's interrupt flag for Python calls (in the context's configuration).
+    /// Stops the running statement's Python calls (fired with the token): a new flag per
+    /// statement, pinned in the configuration its plan captures, so a late cancel never
+    /// reaches the next statement.
     interrupts: ember_udf_host::StatementInterrupts,
     /// Python functions in this session's context: the persistent ones as of
     /// `functions_generation`, and the session's temporary ones (which shadow them).
@@ -140,15 +139,19 @@ impl Session {
             ms => Some(tokio::time::Instant::now() + std::time::Duration::from_millis(ms)),
         };
         let token = tokio_util::sync::CancellationToken::new();
-        *self.statement_token.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        // Token and flag change together: a cancel sees both of one statement.
+        let mut current = self.statement_token.lock().unwrap_or_else(|p| p.into_inner());
+        *current = token.clone();
         self.interrupts.begin(deadline.map(|d| d.into_std()));
+        drop(current);
         crate::statement::Limits { deadline, cancel: token }
     }
 
     /// Cancel the running statement (CancelRequest, a lost client).
     pub fn cancel_statement(&self) {
+        let current = self.statement_token.lock().unwrap_or_else(|p| p.into_inner());
         self.interrupts.current().interrupt();
-        self.statement_token.lock().unwrap_or_else(|p| p.into_inner()).cancel();
+        current.cancel();
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -275,7 +278,12 @@ impl Session {
     /// are now. One copy per statement serves planning, physical planning and execution.
     fn snapshot(&self) -> SessionState {
         self.sync_functions();
-        self.ctx.state()
+        let mut state = self.ctx.state();
+        let pinned = ember_udf_host::StatementInterrupts::pinned(self.interrupts.current());
+        state.config_mut().options_mut().extensions.insert(pinned);
+        // The query start time (`now()`) and the configuration functions capture.
+        state.mark_start_execution();
+        state
     }
 
     /// Plan a DataFusion statement (the extended protocol's Parse).
@@ -424,7 +432,8 @@ fn persist_for(plan: &LogicalPlan, ddl: Option<String>) -> Result<Option<Persist
     let LogicalPlan::Ddl(ddl_plan) = plan else {
         return Ok(None);
     };
-    let ddl = ddl.unwrap_or_default();
+    // A bug if it happens: is_persisted_ddl and this function disagree.
+    let ddl = move || ddl.ok_or_else(|| ServerError::DataFusion(datafusion::error::DataFusionError::Internal("DDL to record without its text".to_string())));
     let resolve = |name: &TableReference| {
         let resolved = name.clone().resolve(DEFAULT_CATALOG, DEFAULT_SCHEMA);
         (resolved.schema.to_string(), resolved.table.to_string())
@@ -435,7 +444,7 @@ fn persist_for(plan: &LogicalPlan, ddl: Option<String>) -> Result<Option<Persist
                 None
             } else {
                 let (schema, name) = resolve(&create.name);
-                Some(Persist::Put(StoredObject { kind: ObjectKind::Table, schema, name, ddl }))
+                Some(Persist::Put(StoredObject { kind: ObjectKind::Table, schema, name, ddl: ddl()? }))
             }
         }
         DdlStatement::CreateView(view) => {
@@ -443,12 +452,12 @@ fn persist_for(plan: &LogicalPlan, ddl: Option<String>) -> Result<Option<Persist
                 None
             } else {
                 let (schema, name) = resolve(&view.name);
-                Some(Persist::Put(StoredObject { kind: ObjectKind::View, schema, name, ddl }))
+                Some(Persist::Put(StoredObject { kind: ObjectKind::View, schema, name, ddl: ddl()? }))
             }
         }
         DdlStatement::CreateCatalogSchema(create) => {
             let schema = create.schema_name.rsplit('.').next().unwrap_or(&create.schema_name).to_string();
-            Some(Persist::Put(StoredObject { kind: ObjectKind::Schema, schema: schema.clone(), name: schema, ddl }))
+            Some(Persist::Put(StoredObject { kind: ObjectKind::Schema, schema: schema.clone(), name: schema, ddl: ddl()? }))
         }
         DdlStatement::DropTable(drop) => {
             let (schema, name) = resolve(&drop.name);

@@ -3,9 +3,10 @@
 //! worker within [`POLL`] instead of running to the end of its batch.
 //!
 //! The session's [`StatementInterrupts`] is put into its DataFusion configuration once (a
-//! config extension, which every function invocation receives); each statement then gets
-//! a fresh flag from [`StatementInterrupts::begin`] without touching the configuration, and
-//! a Python call takes the flag of the statement running when it starts.
+//! config extension, which every function invocation receives) and gives each statement a
+//! fresh flag ([`StatementInterrupts::begin`]). The configuration a statement is planned
+//! and run with carries that statement's flag, pinned ([`StatementInterrupts::pinned`]),
+//! so its calls answer to it alone.
 
 use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +59,12 @@ impl StatementInterrupts {
         let interrupt = Interrupt::new(deadline);
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = interrupt.clone();
         interrupt
+    }
+
+    /// Interrupts that always answer `interrupt`: put into one statement's configuration,
+    /// so its plan keeps its own flag however long it runs (a suspended portal).
+    pub fn pinned(interrupt: Interrupt) -> Self {
+        Self { current: Arc::new(Mutex::new(interrupt)) }
     }
 
     /// The running (or last) statement's flag.

@@ -14,9 +14,10 @@
 /// type is `Clone` (cheap: it holds `Arc`s), has a `schema: SchemaRef` field and an
 /// `async fn scan_rows(&self, &dyn Session) -> Result<Vec<RecordBatch>>`. The rows are
 /// computed when the plan *runs* (a DataFusion streaming table of one partition), never
-/// while it is built, so planning an introspection query reads nothing.
+/// while it is built, so planning an introspection query reads nothing. `$kind` is the
+/// table type PostgreSQL gives the relation (`Base` for catalog tables, `View` for views).
 macro_rules! computed_view {
-    ($ty:ty) => {
+    ($ty:ty, $kind:ident) => {
         impl datafusion::physical_plan::streaming::PartitionStream for $ty {
             fn schema(&self) -> &datafusion::arrow::datatypes::SchemaRef {
                 &self.schema
@@ -38,7 +39,7 @@ macro_rules! computed_view {
             }
 
             fn table_type(&self) -> datafusion::datasource::TableType {
-                datafusion::datasource::TableType::View
+                datafusion::datasource::TableType::$kind
             }
 
             async fn scan(
@@ -86,7 +87,8 @@ use crate::config::DEFAULT_CATALOG;
 pub use functions::SessionInfo;
 
 /// The rows of a computed catalog table as a stream: `rows` runs when the stream is first
-/// polled, with a session state made from the task's configuration and runtime.
+/// polled, with a session state made from the task's configuration and runtime. Each batch
+/// must fit the table's schema (as a `MemTable` checks).
 pub(crate) fn stream_rows<F, Fut>(
     schema: datafusion::arrow::datatypes::SchemaRef,
     ctx: Arc<datafusion::execution::TaskContext>,
@@ -104,9 +106,15 @@ where
             .build();
         rows(state).await
     })
-    .flat_map(|rows| match rows {
-        Ok(batches) => futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
-        Err(e) => futures::stream::iter([Err(e)]).boxed(),
+    .flat_map({
+        let schema = schema.clone();
+        move |rows| match rows {
+            Ok(batches) => {
+                let schema = schema.clone();
+                futures::stream::iter(batches.into_iter().map(move |b| b.with_schema(schema.clone()).map_err(Into::into))).boxed()
+            }
+            Err(e) => futures::stream::iter([Err(e)]).boxed(),
+        }
     });
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches))
 }

@@ -156,7 +156,7 @@ impl SettingsTable {
     }
 }
 
-computed_view!(SettingsTable);
+computed_view!(SettingsTable, View);
 
 #[async_trait]
 impl SchemaProvider for EmberPgCatalog {

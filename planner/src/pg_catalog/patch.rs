@@ -284,7 +284,7 @@ pub(super) fn text<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a datafus
         .ok_or_else(|| DataFusionError::Plan(format!("pg_catalog column {name} is not text")))
 }
 
-computed_view!(Patched);
+computed_view!(Patched, Base);
 
 #[cfg(test)]
 mod tests {

@@ -139,7 +139,7 @@ fn view_query(create: &str) -> Option<String> {
     }
 }
 
-computed_view!(RelationList);
+computed_view!(RelationList, View);
 
 #[cfg(test)]
 mod tests {

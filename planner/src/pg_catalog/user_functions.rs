@@ -155,4 +155,4 @@ fn zero_fill(column: &ArrayRef, data_type: &DataType) -> ArrayRef {
     cast(&filled, data_type).unwrap_or_else(|_| column.clone())
 }
 
-computed_view!(WithUserFunctions);
+computed_view!(WithUserFunctions, Base);

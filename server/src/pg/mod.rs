@@ -89,11 +89,12 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<Sec
         };
         let tls = tls.clone();
         tokio::spawn(async move {
+            // Ends the lost-client watch however the connection ends.
+            let _ended = ended.drop_guard();
             tracing::debug!(%peer, "connection opened");
             if let Err(e) = process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, "connection ended with error: {e}");
             }
-            ended.cancel();
             tracing::debug!(%peer, "connection closed");
         });
     }

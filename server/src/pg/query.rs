@@ -260,7 +260,10 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        Ok(self.session.prepare(sql).await?)
+        // Parsing and planning are part of the statement: statement_timeout and a cancel
+        // apply (a Python table function runs while its statement is planned).
+        let limits = self.session.start_statement();
+        Ok(limits.run(self.session.prepare(sql)).await?)
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {

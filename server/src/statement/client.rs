@@ -80,6 +80,7 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_closed_peer_is_gone_pipelined_data_is_not() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();

@@ -102,14 +102,6 @@ impl Transaction {
             _ => self,
         }
     }
-
-    /// The state after a statement failed: an open block fails.
-    pub fn after_error(self) -> Transaction {
-        match self {
-            Transaction::Idle => Transaction::Idle,
-            Transaction::InBlock | Transaction::Failed => Transaction::Failed,
-        }
-    }
 }
 
 /// Whether `command` may run in a transaction block that already failed: only what ends
@@ -163,10 +155,8 @@ mod tests {
         let state = Transaction::Idle.after(&Outcome::TransactionStart);
         assert_eq!(state, Transaction::InBlock);
         assert_eq!(state.after(&done), Transaction::InBlock);
-        assert_eq!(state.after_error(), Transaction::Failed);
         assert_eq!(Transaction::Failed.after(&Outcome::TransactionStart), Transaction::Failed);
         assert_eq!(Transaction::Failed.after(&Outcome::TransactionEnd { tag: "ROLLBACK" }), Transaction::Idle);
-        assert_eq!(Transaction::Idle.after_error(), Transaction::Idle, "a failed statement outside a block leaves no block");
     }
 
     #[test]

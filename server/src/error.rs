@@ -45,6 +45,8 @@ pub enum ServerError {
     DuplicateTable { name: String },
     #[error("schema \"{name}\" does not exist")]
     UndefinedSchema { name: String },
+    #[error("schema \"{name}\" already exists")]
+    DuplicateSchema { name: String },
     #[error("\"{name}\" is not a {expected}")]
     WrongObjectType { name: String, expected: &'static str },
 }
@@ -95,6 +97,7 @@ impl ServerError {
             ServerError::UndefinedTable { .. } => "42P01",
             ServerError::DuplicateTable { .. } => "42P07",
             ServerError::UndefinedSchema { .. } => "3F000",
+            ServerError::DuplicateSchema { .. } => "42P06",
             ServerError::WrongObjectType { .. } => "42809",
         }
     }
@@ -288,6 +291,7 @@ mod tests {
         assert_eq!(ServerError::UndefinedTable { name: "x".into() }.sqlstate(), "42P01");
         assert_eq!(ServerError::DuplicateTable { name: "x".into() }.sqlstate(), "42P07");
         assert_eq!(ServerError::UndefinedSchema { name: "x".into() }.sqlstate(), "3F000");
+        assert_eq!(ServerError::DuplicateSchema { name: "x".into() }.sqlstate(), "42P06");
         assert_eq!(ServerError::WrongObjectType { name: "x".into(), expected: "view" }.sqlstate(), "42809");
         assert_eq!(
             ServerError::Planner(PlannerError::UnknownSetting { name: "x".into() }).sqlstate(),

@@ -13,6 +13,7 @@ pub mod introspection;
 pub mod pg;
 pub mod restore;
 pub mod session;
+mod session_ddl;
 mod session_functions;
 mod session_rename;
 pub mod settings;

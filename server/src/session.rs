@@ -348,7 +348,12 @@ impl Session {
         let is_copy = matches!(&plan, LogicalPlan::Copy(_));
         let returns_rows = done_tag.is_none();
         let stream = match &plan {
-            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => self.ctx.execute_logical_plan(plan).await?.execute_stream().await?,
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
+                if let LogicalPlan::Ddl(ddl) = &plan {
+                    self.check_ddl(state, ddl).await?;
+                }
+                self.ctx.execute_logical_plan(plan).await?.execute_stream().await?
+            }
             _ => {
                 let tag = match &plan {
                     LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",

@@ -39,6 +39,32 @@ async fn errors_carry_sqlstate_and_the_connection_lives_on() {
     }
 }
 
+/// DDL on relations and schemas that do or do not exist answers as PostgreSQL does: its
+/// SQLSTATE and its message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_errors_are_postgres_errors() {
+    let dir = temp_dir("ddl-errors");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    client.batch_execute("CREATE VIEW v AS SELECT 1 AS a; CREATE SCHEMA s").await.unwrap();
+    let cases = [
+        ("CREATE VIEW v AS SELECT 2 AS a", "42P07", "relation \"v\" already exists"),
+        ("CREATE VIEW nosuch.w AS SELECT 2 AS a", "3F000", "schema \"nosuch\" does not exist"),
+        ("DROP VIEW no_such_view", "42P01", "relation \"no_such_view\" does not exist"),
+        ("DROP TABLE v", "42809", "\"v\" is not a table"),
+        ("CREATE SCHEMA s", "42P06", "schema \"s\" already exists"),
+        ("DROP SCHEMA no_such_schema", "3F000", "schema \"no_such_schema\" does not exist"),
+    ];
+    for (sql, state, message) in cases {
+        let err = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&err), state, "{sql}: {err:?}");
+        assert_eq!(err.as_db_error().map(|e| e.message()), Some(message), "{sql}");
+    }
+    // The forms that allow it still pass, and the view is still there.
+    client.batch_execute("CREATE OR REPLACE VIEW v AS SELECT 3 AS a; DROP VIEW IF EXISTS no_such_view; DROP SCHEMA IF EXISTS no_such_schema").await.unwrap();
+    assert_eq!(client.query_one("SELECT a FROM v", &[]).await.unwrap().get::<_, i64>(0), 3);
+}
+
 /// An Arrow type with no PostgreSQL equivalent (or none arrow-pg can write) is a clear
 /// 0A000 naming the column, at Describe and in the simple protocol, never a mid-stream
 /// failure; the connection keeps working.

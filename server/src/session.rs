@@ -100,6 +100,8 @@ pub struct Session {
     /// statement, pinned in the configuration its plan captures, so a late cancel never
     /// reaches the next statement.
     interrupts: ember_udf_host::StatementInterrupts,
+    /// Alive while the last started statement runs ([`crate::statement::Limits`]).
+    running: Mutex<std::sync::Weak<()>>,
     /// Python functions in this session's context: the persistent ones as of
     /// `functions_generation`, and the session's temporary ones (which shadow them).
     functions_generation: std::sync::atomic::AtomicU64,
@@ -118,6 +120,7 @@ impl Session {
         engine.pg_catalog().register_functions(&ctx, Arc::new(handle));
         Self {
             interrupts,
+            running: Mutex::default(),
             engine,
             ctx,
             settings,
@@ -144,7 +147,14 @@ impl Session {
         *current = token.clone();
         self.interrupts.begin(deadline.map(|d| d.into_std()));
         drop(current);
-        crate::statement::Limits { deadline, cancel: token }
+        let (limits, running) = crate::statement::Limits::new(deadline, token);
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = running;
+        limits
+    }
+
+    /// Whether a statement is running: started and not yet done with its result.
+    pub fn statement_running(&self) -> bool {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).strong_count() > 0
     }
 
     /// Cancel the running statement (CancelRequest, a lost client).

@@ -1,8 +1,9 @@
 //! Noticing that a statement's client has gone, as PostgreSQL 14+ does with
-//! `client_connection_check_interval`: while a connection lives, its socket is polled
-//! every interval (Ember: 1 s by default, `0` turns it off); once the peer has closed or
-//! reset it, the running statement is cancelled, which frees its memory, its CPU and its
-//! Python workers instead of computing a result nobody will read.
+//! `client_connection_check_interval`: while a statement runs, its connection's socket is
+//! polled every interval (Ember: 1 s by default, `0` turns it off); once the peer has
+//! closed or reset it, the statement is cancelled, which frees its memory, its CPU and its
+//! Python workers instead of computing a result nobody will read. An idle connection is
+//! not polled (pgwire reads it and sees the close itself).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Weak;
@@ -53,23 +54,24 @@ impl ClientProbe for SocketProbe {
 /// Watch one connection's client until `ended` fires (the connection closed) or the
 /// session is gone; cancel the session's statement when the client disappears.
 pub async fn watch_client(session: Weak<Session>, probe: impl ClientProbe, ended: CancellationToken) {
+    let mut interval = match session.upgrade() {
+        Some(s) => s.settings().client_check_interval(),
+        None => return,
+    };
     loop {
-        let Some(interval) = session.upgrade().map(|s| s.settings().client_check_interval()) else {
-            return;
-        };
         // Off (0): look at the setting again now and then.
         let wait = if interval.is_zero() { Duration::from_secs(1) } else { interval };
         tokio::select! {
             _ = ended.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        if interval.is_zero() || !probe.gone() {
+        let Some(session) = session.upgrade() else { return };
+        interval = session.settings().client_check_interval();
+        if interval.is_zero() || !session.statement_running() || !probe.gone() {
             continue;
         }
-        if let Some(session) = session.upgrade() {
-            tracing::info!("client connection lost: cancelling its statement");
-            session.cancel_statement();
-        }
+        tracing::info!("client connection lost: cancelling its statement");
+        session.cancel_statement();
         return;
     }
 }

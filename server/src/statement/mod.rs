@@ -13,6 +13,7 @@ mod client;
 mod prepared;
 
 use std::future::Future;
+use std::sync::{Arc, Weak};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use ember_planner::statement::Command;
@@ -27,17 +28,26 @@ pub use prepared::Prepared;
 use crate::error::{Result, ServerError};
 use crate::session::Outcome;
 
-/// When a statement must stop: its timeout deadline and its cancellation token.
+/// When a statement must stop: its timeout deadline and its cancellation token. The
+/// statement runs while any clone of its limits lives (its result stream holds one).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub deadline: Option<Instant>,
     pub cancel: CancellationToken,
+    running: Arc<()>,
 }
 
 impl Limits {
+    /// New limits, and a handle that tells whether the statement still runs.
+    pub fn new(deadline: Option<Instant>, cancel: CancellationToken) -> (Limits, Weak<()>) {
+        let running = Arc::new(());
+        let handle = Arc::downgrade(&running);
+        (Limits { deadline, cancel, running }, handle)
+    }
+
     /// The same cancellation without the deadline (rows already computed and buffered).
     pub fn without_deadline(&self) -> Limits {
-        Limits { deadline: None, cancel: self.cancel.clone() }
+        Limits { deadline: None, cancel: self.cancel.clone(), running: self.running.clone() }
     }
 
     /// Run `work` until it ends, the deadline passes (57014) or the statement is cancelled
@@ -126,22 +136,25 @@ mod tests {
 
     #[tokio::test]
     async fn run_stops_at_the_deadline_and_on_cancel() {
-        let limits = Limits { deadline: Some(Instant::now() + Duration::from_millis(20)), cancel: CancellationToken::new() };
+        let (limits, running) = Limits::new(Some(Instant::now() + Duration::from_millis(20)), CancellationToken::new());
+        assert!(running.upgrade().is_some());
         let slow = async {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok(1)
         };
         assert!(matches!(limits.run(slow).await, Err(ServerError::StatementTimeout)));
-        let limits = Limits { deadline: None, cancel: CancellationToken::new() };
+        drop(limits);
+        assert!(running.upgrade().is_none(), "a statement whose limits are gone has ended");
+        let (limits, _) = Limits::new(None, CancellationToken::new());
         limits.cancel.cancel();
         assert!(matches!(limits.run(std::future::pending::<Result<()>>()).await, Err(ServerError::Canceled)));
-        let limits = Limits { deadline: None, cancel: CancellationToken::new() };
+        let (limits, _) = Limits::new(None, CancellationToken::new());
         assert_eq!(limits.run(async { Ok(7) }).await.ok(), Some(7));
     }
 
     #[tokio::test]
     async fn a_cancelled_stream_ends_with_an_error() {
-        let limits = Limits { deadline: None, cancel: CancellationToken::new() };
+        let (limits, _) = Limits::new(None, CancellationToken::new());
         let endless = stream::pending::<datafusion::error::Result<RecordBatch>>().boxed();
         let mut limited = Box::pin(limits.stream(endless));
         limits.cancel.cancel();

@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Worker threads and query partitions (default: all cores).
     #[arg(long, env = "EMBER_THREADS", default_value_t = 0)]
     pub threads: usize,
+    /// Stack of each thread that plans and runs statements, e.g. `64MiB`. Deeply nested
+    /// statements (long OR chains, thousands of UNION ALL branches) recurse once per level.
+    #[arg(long, env = "EMBER_STACK_SIZE", default_value = "64MiB", value_parser = parse_bytes)]
+    pub stack_size: usize,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive list).
     #[arg(long, env = "EMBER_LOG", default_value = "info")]
     pub log_level: String,

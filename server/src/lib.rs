@@ -47,7 +47,11 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         spill_dir: Some(args.data_dir.join("tmp")),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all().thread_name("ember");
+    // Every thread that plans and runs statements (tokio's workers and blocking threads)
+    // gets the configured stack: parsing, the AST's derived Clone/Drop/visitors and parts
+    // of DataFusion's planning recurse once per nesting level of a statement. The memory
+    // is reserved address space, touched only as deep as a statement goes.
+    runtime.enable_all().thread_name("ember").thread_stack_size(args.stack_size.max(MIN_STACK));
     if args.threads > 0 {
         runtime.worker_threads(args.threads);
     }
@@ -79,6 +83,9 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         Ok(())
     })
 }
+
+/// The smallest stack a statement thread gets, whatever `--stack-size` says (tokio's default).
+const MIN_STACK: usize = 2 << 20;
 
 /// The node's Python functions as configured on the command line.
 fn functions_from_args(args: &cli::UdfArgs) -> Result<functions::Functions> {

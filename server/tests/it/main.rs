@@ -8,6 +8,7 @@ mod auth;
 mod common;
 mod copy;
 mod decode;
+mod deep;
 mod introspection;
 mod protocol;
 mod psql;

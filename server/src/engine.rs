@@ -53,6 +53,11 @@ impl Engine {
         &self.options
     }
 
+    /// The catalogs every session plans against (shared, in memory).
+    pub fn catalogs(&self) -> &Arc<dyn CatalogProviderList> {
+        &self.catalogs
+    }
+
     pub fn store(&self) -> &Arc<CatalogStore> {
         &self.store
     }

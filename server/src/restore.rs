@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use ember_planner::statement::{Command, parse};
 
+use ember_planner::config::DEFAULT_SCHEMA;
+
 use crate::engine::Engine;
 use crate::error::{Result, ServerError};
 use crate::session::Session;
@@ -20,21 +22,20 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
     let session = Session::new(engine.clone(), "ember".to_string());
     let mut restored = 0usize;
     for object in &objects {
-        let result = async {
-            for command in parse(&object.ddl)? {
-                match command {
-                    Command::Plan(statement) => session.restore_statement(*statement).await?,
-                    // Workers start on first use, not at startup.
-                    Command::CreateFunction(spec) => {
-                        let (_, registered) = engine.functions().build(&spec)?;
-                        engine.functions().insert(*spec, registered);
-                    }
-                    _ => {}
-                }
+        // Unqualified names in the stored statement resolve in public (Ember's default), or,
+        // failing that, in the object's own schema (the search_path it was created under).
+        let mut result = replay(engine, &session, &object.ddl).await;
+        if result.is_err() && object.schema != DEFAULT_SCHEMA {
+            let path = format!("\"{}\"", object.schema.replace('"', "\"\""));
+            let set = session.settings().set("search_path", &path).map(|_| ());
+            if set.map_err(ServerError::from).and_then(|()| session.sync_engine_settings()).is_ok() {
+                result = replay(engine, &session, &object.ddl).await;
             }
-            Ok::<_, ServerError>(())
+            let reset = session.settings().reset("search_path").map(|_| ());
+            if let Err(e) = reset.map_err(ServerError::from).and_then(|()| session.sync_engine_settings()) {
+                tracing::warn!("search path after restoring: {}", e.message());
+            }
         }
-        .await;
         match result {
             Ok(()) => restored += 1,
             Err(e) => tracing::warn!(
@@ -44,5 +45,21 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
         }
     }
     tracing::info!(restored, total = objects.len(), "catalog restored");
+    Ok(())
+}
+
+/// Run one stored object's DDL.
+async fn replay(engine: &Arc<Engine>, session: &Session, ddl: &str) -> Result<()> {
+    for command in parse(ddl)? {
+        match command {
+            Command::Plan(statement) => session.restore_statement(*statement).await?,
+            // Workers start on first use, not at startup.
+            Command::CreateFunction(spec) => {
+                let (_, registered) = engine.functions().build(&spec)?;
+                engine.functions().insert(*spec, registered);
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }

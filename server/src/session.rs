@@ -14,7 +14,7 @@ use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
-use ember_planner::config::{DEFAULT_CATALOG, DEFAULT_SCHEMA};
+use ember_planner::config::DEFAULT_SCHEMA;
 use ember_planner::statement::Command;
 use futures::StreamExt;
 
@@ -190,11 +190,35 @@ impl Session {
 
     /// Push settings DataFusion also needs (after startup parameters were applied).
     pub fn sync_engine_settings(&self) -> Result<()> {
-        let time_zone = self.settings().get("TimeZone")?;
-        if let Some(setting) = crate::settings::find("TimeZone") {
-            self.apply_engine_setting(setting, &time_zone)?;
-        }
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        self.mirror_settings(state.config_mut().options_mut())
+    }
+
+    /// The session's PostgreSQL settings are the one source of truth; DataFusion's options
+    /// mirror those it needs: `TimeZone`, and `search_path` as the default schema. Applied
+    /// to the context on `SET`/`RESET` and to every statement's snapshot, which also
+    /// covers `set_config(...)` and schemas created after the path was set.
+    fn mirror_settings(&self, options: &mut datafusion::config::ConfigOptions) -> Result<()> {
+        let (time_zone, path) = {
+            let settings = self.settings();
+            (settings.get("TimeZone")?, settings.get("search_path")?)
+        };
+        options.set("datafusion.execution.time_zone", &time_zone)?;
+        options.catalog.default_schema = self.default_schema(&options.catalog.default_catalog, &path);
         Ok(())
+    }
+
+    /// The schema unqualified names resolve to: the first schema of `search_path` that
+    /// exists (PostgreSQL skips missing ones; `pg_catalog` is searched by the catalog rules),
+    /// else `public`.
+    fn default_schema(&self, catalog: &str, path: &str) -> String {
+        let catalog = self.engine.catalogs().catalog(catalog);
+        ember_planner::pg_catalog::functions::search_path_schemas(path)
+            .into_iter()
+            .filter(|s| s != ember_planner::pg_catalog::PG_CATALOG)
+            .find(|s| catalog.as_ref().is_some_and(|c| c.schema(s).is_some()))
+            .unwrap_or_else(|| DEFAULT_SCHEMA.to_string())
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -216,7 +240,7 @@ impl Session {
             Command::Set { name, value } => self.set(&name, &value),
             Command::Reset { name } => {
                 let (setting, value) = self.settings().reset(&name)?;
-                self.apply_engine_setting(setting, &value)?;
+                self.apply_engine_setting(setting)?;
                 Ok(Outcome::SettingChanged { setting, value, tag: "RESET" })
             }
             Command::Show { name } => self.show(&name),
@@ -251,16 +275,14 @@ impl Session {
 
     fn set(&self, name: &str, value: &str) -> Result<Outcome> {
         let (setting, value) = self.settings().set(name, value)?;
-        self.apply_engine_setting(setting, &value)?;
+        self.apply_engine_setting(setting)?;
         Ok(Outcome::SettingChanged { setting, value, tag: "SET" })
     }
 
     /// Settings that DataFusion must also know about.
-    fn apply_engine_setting(&self, setting: &PgSetting, value: &str) -> Result<()> {
-        if setting.name == "TimeZone" {
-            let state = self.ctx.state_ref();
-            let mut state = state.write();
-            state.config_mut().options_mut().set("datafusion.execution.time_zone", value)?;
+    fn apply_engine_setting(&self, setting: &PgSetting) -> Result<()> {
+        if matches!(setting.name, "TimeZone" | "search_path") {
+            self.sync_engine_settings()?;
         }
         Ok(())
     }
@@ -290,7 +312,11 @@ impl Session {
         self.sync_functions();
         let mut state = self.ctx.state();
         let pinned = ember_udf_host::StatementInterrupts::pinned(self.interrupts.current());
-        state.config_mut().options_mut().extensions.insert(pinned);
+        let options = state.config_mut().options_mut();
+        options.extensions.insert(pinned);
+        if let Err(e) = self.mirror_settings(options) {
+            tracing::warn!("session settings not applied to the statement: {}", e.message());
+        }
         // The query start time (`now()`) and the configuration functions capture.
         state.mark_start_execution();
         state
@@ -312,7 +338,7 @@ impl Session {
         ember_planner::rewrite::apply(&mut statement);
         let oid_params = ember_planner::params::oid_parameters(&statement);
         // The catalog keeps the text of what it must recreate; nothing else is printed.
-        let ddl_text = is_persisted_ddl(&statement).then(|| statement.to_string());
+        let ddl_text = is_persisted_ddl(&statement).then(|| ddl_text(&statement, &state.config().options().catalog.default_schema));
         // Parameters nothing types (`SELECT $1 || $2`) are text, as in PostgreSQL: planned
         // again with them cast when the first attempt fails.
         let retry = ember_planner::params::has_placeholders(&statement).then(|| statement.clone());
@@ -327,7 +353,8 @@ impl Session {
             }
         };
         let params = ember_planner::params::parameter_fields(&plan)?;
-        let persist = persist_for(&plan, ddl_text)?;
+        let catalog = &state.config().options().catalog;
+        let persist = persist_for(&plan, ddl_text, &catalog.default_catalog, &catalog.default_schema)?;
         let result_schema = match &plan {
             LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
                 self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&execute.name).cloned()
@@ -359,7 +386,10 @@ impl Session {
         let returns_rows = done_tag.is_none();
         let stream = match &plan {
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
-                if let LogicalPlan::Ddl(ddl) = &plan {
+                let mut plan = plan;
+                if let LogicalPlan::Ddl(ddl) = &mut plan {
+                    // The context runs it where this statement's search_path points.
+                    crate::session_ddl::qualify(state, ddl);
                     self.check_ddl(state, ddl).await?;
                 }
                 self.ctx.execute_logical_plan(plan).await?.execute_stream().await?
@@ -443,14 +473,15 @@ fn completion_tag(plan: &LogicalPlan) -> Option<&'static str> {
 }
 
 /// What the persistent catalog must learn from a DDL plan; refuses DDL Ember cannot keep.
-fn persist_for(plan: &LogicalPlan, ddl: Option<String>) -> Result<Option<Persist>> {
+/// Unqualified names are in `catalog`.`schema` (the statement's `search_path`).
+fn persist_for(plan: &LogicalPlan, ddl: Option<String>, catalog: &str, schema: &str) -> Result<Option<Persist>> {
     let LogicalPlan::Ddl(ddl_plan) = plan else {
         return Ok(None);
     };
     // A bug if it happens: is_persisted_ddl and this function disagree.
     let ddl = move || ddl.ok_or_else(|| ServerError::DataFusion(datafusion::error::DataFusionError::Internal("DDL to record without its text".to_string())));
     let resolve = |name: &TableReference| {
-        let resolved = name.clone().resolve(DEFAULT_CATALOG, DEFAULT_SCHEMA);
+        let resolved = name.clone().resolve(catalog, schema);
         (resolved.schema.to_string(), resolved.table.to_string())
     };
     Ok(match ddl_plan {
@@ -498,6 +529,33 @@ fn persist_for(plan: &LogicalPlan, ddl: Option<String>) -> Result<Option<Persist
             return Err(ServerError::Unsupported { feature: "CREATE/DROP FUNCTION".to_string() });
         }
     })
+}
+
+/// The text the catalog records for `statement`: an unqualified relation name created
+/// under another `search_path` than public is qualified with its schema, so the relation
+/// comes back there.
+fn ddl_text(statement: &DfStatement, default_schema: &str) -> String {
+    use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
+    let qualify = |name: &mut ObjectName| {
+        if name.0.len() == 1 && default_schema != DEFAULT_SCHEMA {
+            name.0.insert(0, ObjectNamePart::Identifier(Ident::with_quote('"', default_schema)));
+        }
+    };
+    match statement {
+        DfStatement::CreateExternalTable(create) if create.name.0.len() == 1 && default_schema != DEFAULT_SCHEMA => {
+            let mut create = create.clone();
+            qualify(&mut create.name);
+            DfStatement::CreateExternalTable(create).to_string()
+        }
+        DfStatement::Statement(inner) if matches!(inner.as_ref(), SqlStatement::CreateView(v) if v.name.0.len() == 1) && default_schema != DEFAULT_SCHEMA => {
+            let mut inner = inner.clone();
+            if let SqlStatement::CreateView(view) = inner.as_mut() {
+                qualify(&mut view.name);
+            }
+            DfStatement::Statement(inner).to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Whether the catalog records `statement`'s text (see [`persist_for`]).

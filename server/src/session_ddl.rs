@@ -13,6 +13,20 @@ use std::sync::Arc;
 use crate::error::{Result, ServerError};
 use crate::session::Session;
 
+/// Qualify the relation names of `ddl` with the statement's default catalog and schema.
+pub(crate) fn qualify(state: &SessionState, ddl: &mut DdlStatement) {
+    let options = &state.config().options().catalog;
+    let name = match ddl {
+        DdlStatement::CreateExternalTable(c) => &mut c.name,
+        DdlStatement::CreateView(v) => &mut v.name,
+        DdlStatement::DropTable(d) => &mut d.name,
+        DdlStatement::DropView(d) => &mut d.name,
+        _ => return,
+    };
+    let resolved = name.clone().resolve(&options.default_catalog, &options.default_schema);
+    *name = TableReference::full(resolved.catalog, resolved.schema, resolved.table);
+}
+
 impl Session {
     /// Refuse `ddl` as PostgreSQL would, given what exists now.
     pub(crate) async fn check_ddl(&self, state: &SessionState, ddl: &DdlStatement) -> Result<()> {

@@ -234,7 +234,7 @@ fn current_schemas(session: Arc<dyn SessionInfo>) -> ScalarUDF {
 }
 
 /// `"$user", public` -> `["public"]`.
-fn search_path_schemas(path: &str) -> Vec<String> {
+pub fn search_path_schemas(path: &str) -> Vec<String> {
     path.split(',')
         .map(|s| s.trim())
         .filter(|s| !s.is_empty() && *s != "\"$user\"" && *s != "$user")

@@ -39,6 +39,39 @@ async fn errors_carry_sqlstate_and_the_connection_lives_on() {
     }
 }
 
+/// `search_path` decides where unqualified names resolve and where new relations go, set
+/// by `SET`, `set_config` or `RESET`; a relation created in a schema comes back there
+/// after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_path_decides_where_names_resolve() {
+    let dir = temp_dir("search-path");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    async fn value(client: &tokio_postgres::Client, sql: &str) -> i64 {
+        client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")).get::<_, i64>(0)
+    }
+    client.batch_execute("CREATE SCHEMA s1; CREATE VIEW s1.v AS SELECT 1 AS a; CREATE VIEW v AS SELECT 2 AS a").await.unwrap();
+    assert_eq!(value(&client, "SELECT a FROM v").await, 2);
+    client.batch_execute("SET search_path = s1, public").await.unwrap();
+    assert_eq!(value(&client, "SELECT a FROM v").await, 1);
+    client.batch_execute("CREATE VIEW w AS SELECT 3 AS a; CREATE VIEW s1.only_s1 AS SELECT 10 AS a; CREATE VIEW w2 AS SELECT a + 1 AS a FROM only_s1").await.unwrap();
+    assert_eq!(value(&client, "SELECT a FROM s1.w").await, 3);
+    assert_eq!(value(&client, "SELECT a FROM s1.w2").await, 11);
+    client.simple_query("SELECT set_config('search_path', 'public', false)").await.unwrap();
+    assert_eq!(value(&client, "SELECT a FROM v").await, 2);
+    client.batch_execute("SET search_path = no_such_schema, s1").await.unwrap();
+    assert_eq!(value(&client, "SELECT a FROM v").await, 1, "missing schemas are skipped");
+    client.batch_execute("RESET search_path").await.unwrap();
+    assert_eq!(value(&client, "SELECT a FROM v").await, 2);
+    drop(client);
+    server.kill9();
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    assert_eq!(value(&client, "SELECT a FROM s1.w").await, 3, "w comes back in s1");
+    assert_eq!(value(&client, "SELECT a FROM s1.w2").await, 11, "w2 reads s1's relation again");
+    assert_eq!(value(&client, "SELECT a FROM v").await, 2);
+}
+
 /// DDL on relations and schemas that do or do not exist answers as PostgreSQL does: its
 /// SQLSTATE and its message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,5 +82,10 @@ mod tests {
             out.contains("FROM (SELECT con.*, unnest(conkey) AS conkeys FROM pg_catalog.pg_constraint AS con) AS con JOIN pg_catalog.pg_class"),
             "{out}"
         );
+        // A user table's lateral unnest stays a join (only its alias names the column).
+        assert_eq!(
+            rewritten("SELECT k FROM t AS con CROSS JOIN UNNEST(con.keys) AS k"),
+            "SELECT k FROM t AS con CROSS JOIN UNNEST(con.keys) AS k (k)"
+        );
     }
 }

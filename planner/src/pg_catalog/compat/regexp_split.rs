@@ -28,5 +28,7 @@ mod tests {
     fn regexp_split_to_table_as_unnest() {
         let out = rewritten("SELECT regexp_split_to_table(prosrc, '\\W+') AS word FROM pg_catalog.pg_proc");
         assert!(out.contains("unnest(string_to_array(regexp_replace(prosrc, '\\W+', chr(31), 'g'), chr(31))) AS word"), "{out}");
+        let user = "SELECT regexp_split_to_table(body, ',') FROM t";
+        assert_eq!(rewritten(user), user);
     }
 }

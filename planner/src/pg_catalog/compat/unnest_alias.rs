@@ -34,5 +34,8 @@ mod tests {
         let out = rewritten("SELECT x FROM pg_catalog.pg_index i, UNNEST(i.indkey) AS x");
         assert!(out.contains("UNNEST(i.indkey) AS x (x)"), "{out}");
         assert!(rewritten("SELECT x FROM UNNEST([1, 2]) AS x").contains("AS x (x)"));
+        // An alias that names its column already is left alone.
+        let named = "SELECT y FROM UNNEST([1, 2]) AS x (y)";
+        assert_eq!(rewritten(named), named);
     }
 }

@@ -44,7 +44,7 @@ printf '\\set id random(1, 1000)\nSELECT v FROM t WHERE id = :id;\n' > "$work/lo
 pg_port=$(free_port)
 mkdir -p "$work/pg" && chown postgres "$work/pg"
 su postgres -c "$PGBIN/initdb -D $work/pg -A trust -U postgres --no-locale -E UTF8" >/dev/null
-su postgres -c "$PGBIN/pg_ctl -D $work/pg -o '-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c max_connections=50' -l $work/pg.log -w start" >/dev/null
+su postgres -c "$PGBIN/pg_ctl -D $work/pg -o '-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=50' -l $work/pg/server.log -w start" >/dev/null
 psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE TABLE t (id int PRIMARY KEY, v int)" \
   -c "\\copy t FROM '$work/t.csv' CSV HEADER" -c "ANALYZE t"
 

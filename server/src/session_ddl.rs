@@ -31,8 +31,8 @@ impl Session {
     /// Refuse `ddl` as PostgreSQL would, given what exists now.
     pub(crate) async fn check_ddl(&self, state: &SessionState, ddl: &DdlStatement) -> Result<()> {
         match ddl {
-            DdlStatement::CreateExternalTable(c) if !c.if_not_exists && !c.or_replace => self.refuse_existing(state, &c.name).await,
-            DdlStatement::CreateView(v) if !v.or_replace => self.refuse_existing(state, &v.name).await,
+            DdlStatement::CreateExternalTable(c) if !c.if_not_exists && !c.or_replace => self.refuse_existing(state, &c.name),
+            DdlStatement::CreateView(v) if !v.or_replace => self.refuse_existing(state, &v.name),
             DdlStatement::DropTable(d) if !d.if_exists => self.require_existing(state, &d.name, TableType::Base).await,
             DdlStatement::DropView(d) if !d.if_exists => self.require_existing(state, &d.name, TableType::View).await,
             DdlStatement::CreateCatalogSchema(s) if !s.if_not_exists => {
@@ -68,7 +68,7 @@ impl Session {
         }
     }
 
-    async fn refuse_existing(&self, state: &SessionState, name: &TableReference) -> Result<()> {
+    fn refuse_existing(&self, state: &SessionState, name: &TableReference) -> Result<()> {
         let (schema, table) = self.locate(state, name)?;
         if schema.table_exist(&table) {
             return Err(ServerError::DuplicateTable { name: table });

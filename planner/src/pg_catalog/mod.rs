@@ -98,24 +98,17 @@ where
     F: FnOnce(datafusion::execution::SessionState) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = datafusion::error::Result<Vec<datafusion::arrow::record_batch::RecordBatch>>> + Send + 'static,
 {
-    use futures::StreamExt;
+    use futures::{StreamExt, TryStreamExt};
+    let table_schema = schema.clone();
     let batches = futures::stream::once(async move {
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(ctx.session_config().clone())
             .with_runtime_env(ctx.runtime_env())
             .build();
-        rows(state).await
+        rows(state).await.map(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
     })
-    .flat_map({
-        let schema = schema.clone();
-        move |rows| match rows {
-            Ok(batches) => {
-                let schema = schema.clone();
-                futures::stream::iter(batches.into_iter().map(move |b| b.with_schema(schema.clone()).map_err(Into::into))).boxed()
-            }
-            Err(e) => futures::stream::iter([Err(e)]).boxed(),
-        }
-    });
+    .try_flatten()
+    .map(move |batch| batch.and_then(|b| Ok(b.with_schema(table_schema.clone())?)));
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches))
 }
 

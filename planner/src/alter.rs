@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     fn spec(sql: &str) -> Option<Result<RenameSpec>> {
-        match crate::parser::parse(sql).unwrap().pop() {
+        match crate::parser::parse(sql, Default::default()).unwrap().pop() {
             Some(crate::parser::Parsed::RenameView(spec)) => Some(Ok(spec)),
             Some(crate::parser::Parsed::Statement(DfStatement::Statement(inner))) => match *inner {
                 SqlStatement::AlterTable(alter) => RenameSpec::from_alter(&alter, RelationKind::Table),

@@ -27,6 +27,8 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// Where operators spill when the memory limit is reached.
     pub spill_dir: Option<PathBuf>,
+    /// How long and how deep a statement may be (from the statement threads' stack).
+    pub nesting: crate::depth::Nesting,
 }
 
 

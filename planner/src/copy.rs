@@ -153,7 +153,7 @@ mod tests {
     use super::*;
 
     fn parse_copy(sql: &str) -> Option<Result<CopyCommand>> {
-        match crate::parser::parse(sql).unwrap().pop()? {
+        match crate::parser::parse(sql, Default::default()).unwrap().pop()? {
             crate::parser::Parsed::CopyProtocol(statement) => from_statement(*statement),
             _ => None,
         }

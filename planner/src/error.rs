@@ -14,6 +14,12 @@ pub enum PlannerError {
     /// A value for a session setting that cannot be used.
     #[error("invalid value for parameter \"{name}\": \"{value}\"")]
     InvalidSetting { name: String, value: String },
+    /// A statement nested deeper than the server plans (PostgreSQL's 54001).
+    #[error("stack depth limit exceeded")]
+    StackDepth { limit: usize },
+    /// A statement's text longer than the server accepts (54000).
+    #[error("statement is {length} bytes long, more than the server's limit of {limit} bytes")]
+    StatementTooLong { length: usize, limit: usize },
     /// A session setting that does not exist.
     #[error("unrecognized configuration parameter \"{name}\"")]
     UnknownSetting { name: String },

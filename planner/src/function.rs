@@ -316,7 +316,7 @@ pub fn arrow_type(sql_type: &SqlType) -> Result<DataType> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statement::{Command, parse};
+    use crate::statement::{Command, parse_for_test as parse};
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 

@@ -12,6 +12,8 @@ pub mod alter;
 pub mod bool_literals;
 pub mod config;
 pub mod copy;
+pub mod depth;
+pub mod dialect;
 pub mod error;
 pub mod function;
 pub mod params;

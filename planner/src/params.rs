@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn oid_casts_of_parameters_are_found() {
-        let commands = crate::statement::parse("SELECT t.oid FROM pg_catalog.pg_type t WHERE t.oid = any($1::oid[]) AND $2::oid > 0 AND $3::int4 > 0").unwrap();
+        let commands = crate::statement::parse_for_test("SELECT t.oid FROM pg_catalog.pg_type t WHERE t.oid = any($1::oid[]) AND $2::oid > 0 AND $3::int4 > 0").unwrap();
         let crate::statement::Command::Plan(statement) = &commands[0] else { panic!("{commands:?}") };
         assert_eq!(oid_parameters(statement), HashMap::from([(1, true), (2, false)]));
     }

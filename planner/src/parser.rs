@@ -13,12 +13,13 @@
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{CreateFunction, Statement as SqlStatement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 
 use crate::alter::{RelationKind, RenameSpec};
+use crate::depth::{self, Nesting};
+use crate::dialect::EmberDialect;
 use crate::function::FunctionOption;
 use crate::{PlannerError, Result};
 
@@ -37,10 +38,41 @@ pub enum Parsed {
     CreateFunction(Box<CreateFunction>, Vec<FunctionOption>),
 }
 
-/// Parse `sql`: one or more statements separated by `;`.
-pub fn parse(sql: &str) -> Result<Vec<Parsed>> {
-    let dialect = PostgreSqlDialect {};
-    let mut df = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
+/// Parse `sql`: one or more statements separated by `;`, each checked against `nesting`
+/// (54001 when deeper) and with its long AND/OR chains balanced ([`crate::depth`]).
+pub fn parse(sql: &str, nesting: Nesting) -> Result<Vec<Parsed>> {
+    if sql.len() > nesting.max_text {
+        return Err(PlannerError::StatementTooLong { length: sql.len(), limit: nesting.max_text });
+    }
+    let mut statements = match parse_statements(sql, nesting) {
+        Err(PlannerError::DataFusion(DataFusionError::SQL(e, _))) if matches!(*e, ParserError::RecursionLimitExceeded) => {
+            return Err(PlannerError::StackDepth { limit: nesting.max_depth });
+        }
+        other => other?,
+    };
+    for index in 0..statements.len() {
+        if let Parsed::Statement(statement) = &mut statements[index]
+            && let Err(e) = depth::prepare(statement, nesting)
+        {
+            drop_deep(statements, sql.len());
+            return Err(e);
+        }
+    }
+    Ok(statements)
+}
+
+/// Drop statements that were refused for their depth. Dropping recurses once per level
+/// (65 to 128 bytes of stack a level, measured on the debug build for operator, cast and
+/// UNION chains), and a tree is at most half as deep as its text is long: drop it on a
+/// stack sized for that, twice over.
+fn drop_deep(statements: Vec<Parsed>, text_length: usize) {
+    const STACK_PER_BYTE: usize = 128;
+    stacker::grow(text_length.saturating_mul(STACK_PER_BYTE).max(1 << 20), move || drop(statements));
+}
+
+fn parse_statements(sql: &str, nesting: Nesting) -> Result<Vec<Parsed>> {
+    let dialect = EmberDialect::default();
+    let mut df = DFParserBuilder::new(sql).with_dialect(&dialect).with_recursion_limit(nesting.max_depth).build()?;
     let mut statements = Vec::new();
     let mut expecting_delimiter = false;
     loop {
@@ -157,7 +189,7 @@ fn create_function(parser: &mut Parser<'_>) -> Result<Parsed> {
     let plain: Vec<Token> = tokens.iter().map(|t| t.token.clone()).collect();
     let (kept, options) = crate::function::lift_options(&plain)?;
     let kept: Vec<TokenWithSpan> = kept.into_iter().map(|i| tokens[i].clone()).collect();
-    let dialect = PostgreSqlDialect {};
+    let dialect = EmberDialect::default();
     let mut rest = Parser::new(&dialect).with_tokens_with_locations(kept);
     let statement = rest.parse_statement().map_err(|e| syntax(Some(e)))?;
     // The statement must take every token up to the `;`: nothing may trail it.
@@ -174,6 +206,10 @@ fn create_function(parser: &mut Parser<'_>) -> Result<Parsed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(sql: &str) -> Result<Vec<Parsed>> {
+        super::parse(sql, Nesting::default())
+    }
 
     fn kinds(sql: &str) -> Vec<&'static str> {
         parse(sql)

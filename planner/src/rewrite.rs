@@ -331,7 +331,7 @@ fn type_name(data_type: &SqlType) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statement::{Command, parse};
+    use crate::statement::{Command, parse_for_test as parse};
 
     #[test]
     fn untyped_parameters_become_text_casts() {

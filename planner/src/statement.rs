@@ -48,8 +48,14 @@ pub enum Command {
 
 /// Parse `sql` (one or more `;`-separated statements) in the PostgreSQL dialect, apply the
 /// compatibility rules and sort the statements by who answers them.
-pub fn parse(sql: &str) -> Result<Vec<Command>> {
-    crate::parser::parse(sql)?.into_iter().map(command).collect()
+pub fn parse(sql: &str, nesting: crate::depth::Nesting) -> Result<Vec<Command>> {
+    crate::parser::parse(sql, nesting)?.into_iter().map(command).collect()
+}
+
+/// [`parse`] with the default nesting limit, for tests.
+#[cfg(test)]
+pub(crate) fn parse_for_test(sql: &str) -> Result<Vec<Command>> {
+    parse(sql, crate::depth::Nesting::default())
 }
 
 fn command(parsed: Parsed) -> Result<Command> {
@@ -176,6 +182,7 @@ fn values_text(values: &[Expr]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::parse_for_test as parse;
 
     fn one(sql: &str) -> Command {
         let mut commands = parse(sql).unwrap();

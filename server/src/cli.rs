@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// statements (long OR chains, thousands of UNION ALL branches) recurse once per level.
     #[arg(long, env = "EMBER_STACK_SIZE", default_value = "64MiB", value_parser = parse_bytes)]
     pub stack_size: usize,
+    /// Longest statement text accepted, e.g. `16MiB`; longer statements fail with 54000.
+    #[arg(long, env = "EMBER_MAX_QUERY_SIZE", default_value = "16MiB", value_parser = parse_bytes)]
+    pub max_query_size: usize,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive list).
     #[arg(long, env = "EMBER_LOG", default_value = "info")]
     pub log_level: String,

@@ -82,6 +82,8 @@ impl ServerError {
             ServerError::Planner(PlannerError::Unsupported { .. }) => "0A000",
             ServerError::Planner(PlannerError::InvalidSetting { .. }) => "22023",
             ServerError::Planner(PlannerError::UnknownSetting { .. }) => "42704",
+            ServerError::Planner(PlannerError::StackDepth { .. }) => "54001",
+            ServerError::Planner(PlannerError::StatementTooLong { .. }) => "54000",
             ServerError::Catalog(_) => "58000",
             ServerError::Io { .. } => "58030",
             ServerError::InFailedTransaction => "25P02",
@@ -119,6 +121,20 @@ impl ServerError {
         }
     }
 
+    /// What the client can do about a limit it ran into.
+    fn hint(&self) -> Option<String> {
+        match self {
+            ServerError::Planner(PlannerError::StackDepth { limit }) => Some(format!(
+                "Statements may nest {limit} levels deep (expressions, subqueries, set operations); \
+                 the server's --stack-size sets this."
+            )),
+            ServerError::Planner(PlannerError::StatementTooLong { .. }) => {
+                Some("The server's --max-query-size sets this limit.".to_string())
+            }
+            _ => None,
+        }
+    }
+
     pub fn into_pgwire(self) -> PgWireError {
         PgWireError::UserError(Box::new(self.error_info()))
     }
@@ -127,6 +143,7 @@ impl ServerError {
         let mut info = ErrorInfo::new("ERROR".to_string(), self.sqlstate().to_string(), self.message());
         // A Python traceback (or a dead worker's last output) goes in the detail field.
         info.detail = self.udf_error().and_then(|e| e.detail()).map(str::to_string);
+        info.hint = self.hint();
         info
     }
 }

@@ -45,6 +45,7 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         threads: args.threads,
         memory_limit: args.memory_limit,
         spill_dir: Some(args.data_dir.join("tmp")),
+        nesting: ember_planner::depth::Nesting::for_stack(args.stack_size.max(MIN_STACK), args.max_query_size),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // Every thread that plans and runs statements (tokio's workers and blocking threads)

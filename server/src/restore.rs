@@ -50,7 +50,7 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
 
 /// Run one stored object's DDL.
 async fn replay(engine: &Arc<Engine>, session: &Session, ddl: &str) -> Result<()> {
-    for command in parse(ddl)? {
+    for command in parse(ddl, engine.options().nesting)? {
         match command {
             Command::Plan(statement) => session.restore_statement(*statement).await?,
             // Workers start on first use, not at startup.

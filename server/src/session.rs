@@ -110,6 +110,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// How long and how deep this server's statements may be.
+    pub fn nesting(&self) -> ember_planner::depth::Nesting {
+        self.engine.options().nesting
+    }
+
     pub fn new(engine: Arc<Engine>, user: String) -> Self {
         let ctx = engine.new_context();
         let interrupts = ember_udf_host::StatementInterrupts::default();

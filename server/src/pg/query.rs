@@ -87,7 +87,7 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let commands = match parse(query) {
+        let commands = match parse(query, self.session.nesting()) {
             Ok(commands) => commands,
             Err(e) => return Ok(vec![error_response(e.into())]),
         };

@@ -1,0 +1,161 @@
+"""Statements of the shapes that tools generate and that recurse once per level when planned.
+
+Each shape is a function of a size that returns one SQL statement. The same generator
+drives the query-of-death test (`test_query_of_death.py`, against Ember) and records
+PostgreSQL 15's answers (`--record`, against a PostgreSQL server), so the expected
+answers are PostgreSQL's own, never written by hand:
+
+    python3 tests/clients/query_of_death.py --record --dsn "host=127.0.0.1 port=54329 user=postgres"
+
+writes `query_of_death.json` beside this file: for each shape and size, the first column
+of the one result row as text, or the SQLSTATE PostgreSQL answered with.
+
+    python3 tests/clients/query_of_death.py --dsn "host=127.0.0.1 port=5432 user=ember" [--sizes 1000,10000]
+
+runs the shapes against a server and prints the answer and the time of each.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+EXPECTED = HERE / "query_of_death.json"
+
+
+def _rows(n: int) -> str:
+    return f"generate_series(1, {n}) AS t(v)"
+
+
+def or_chain(n):
+    terms = " OR ".join(f"v = {i}" for i in range(n))
+    return f"SELECT count(*) FROM {_rows(1000)} WHERE {terms}"
+
+
+def and_chain(n):
+    terms = " AND ".join(f"v <> {-i}" for i in range(n))
+    return f"SELECT count(*) FROM {_rows(1000)} WHERE {terms}"
+
+
+def in_list(n):
+    values = ", ".join(str(i * 7) for i in range(n))
+    return f"SELECT count(*) FROM {_rows(1000)} WHERE v IN ({values})"
+
+
+def union_all(n):
+    branches = " UNION ALL ".join(f"SELECT {i} AS x" for i in range(n))
+    return f"SELECT sum(x) FROM ({branches}) AS u"
+
+
+def case_branches(n):
+    whens = " ".join(f"WHEN v = {i} THEN {i * 2}" for i in range(n))
+    return f"SELECT sum(CASE {whens} ELSE 0 END) FROM {_rows(100)}"
+
+
+def concat_chain(n):
+    return "SELECT length(" + " || ".join("'ab'" for _ in range(n)) + ")"
+
+
+def plus_chain(n):
+    return "SELECT " + " + ".join("1" for _ in range(n))
+
+
+def nested_parens(n):
+    return "SELECT " + "(1 + " * n + "1" + ")" * n
+
+
+def nested_functions(n):
+    return "SELECT " + "abs(" * n + "-1" + ")" * n
+
+
+def nested_subqueries(n):
+    return "SELECT " + "(SELECT " * n + "1" + ")" * n
+
+
+def nested_from(n):
+    return "SELECT x FROM " + "(SELECT x FROM " * n + "(SELECT 1 AS x) AS t0" + ") AS t" * n
+
+
+def nested_case(n):
+    return "SELECT " + "CASE WHEN v > 0 THEN " * n + "v" + " ELSE 0 END" * n + f" FROM {_rows(3)} ORDER BY 1 DESC LIMIT 1"
+
+
+def nested_not(n):
+    return "SELECT " + "NOT " * n + "true"
+
+
+def joins(n):
+    tables = " ".join(f"JOIN (VALUES (1, {i})) AS t{i}(k, v) ON t{i}.k = t{i - 1}.k" for i in range(1, n))
+    return f"SELECT count(*) FROM (VALUES (1, 0)) AS t0(k, v) {tables}"
+
+
+def nested_joins(n):
+    joined = "(VALUES (1)) AS t0(k)"
+    for i in range(1, n):
+        joined = f"({joined} JOIN (VALUES (1)) AS t{i}(k{i}) ON k{i} = k)"
+    return f"SELECT count(*) FROM {joined}"
+
+
+# Shape -> sizes: the sizes real tools generate (the issue's list), up to twice of it.
+SHAPES = {
+    "or_chain": (or_chain, [10, 1000, 10000, 20000]),
+    "and_chain": (and_chain, [10, 1000, 10000, 20000]),
+    "in_list": (in_list, [10, 10000, 100000, 200000]),
+    "union_all": (union_all, [10, 1000, 5000, 10000]),
+    "case_branches": (case_branches, [10, 1000, 5000, 10000]),
+    "concat_chain": (concat_chain, [10, 1000, 2000]),
+    "plus_chain": (plus_chain, [10, 1000, 5000, 10000]),
+    "nested_parens": (nested_parens, [10, 100, 1000, 2000]),
+    "nested_functions": (nested_functions, [10, 100, 1000, 2000]),
+    "nested_subqueries": (nested_subqueries, [10, 100, 200]),
+    "nested_from": (nested_from, [10, 100, 200]),
+    "nested_case": (nested_case, [10, 100, 1000, 2000]),
+    "nested_not": (nested_not, [10, 1000, 2000]),
+    "joins": (joins, [10, 60, 120]),
+    "nested_joins": (nested_joins, [10, 60, 120]),
+}
+
+
+def run(conn, sql):
+    """The first column of the first row as text, or ('error', SQLSTATE, message)."""
+    import psycopg
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.encode(), prepare=False)
+            row = cur.fetchone()
+            return None if row is None or row[0] is None else str(row[0])
+    except psycopg.Error as e:
+        return {"sqlstate": e.sqlstate, "message": str(e).splitlines()[0] if str(e) else ""}
+
+
+def main():
+    import psycopg
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--record", action="store_true", help=f"write the answers to {EXPECTED.name}")
+    parser.add_argument("--shapes", help="comma-separated shape names (default: all)")
+    parser.add_argument("--sizes", help="comma-separated sizes instead of each shape's own")
+    args = parser.parse_args()
+    names = args.shapes.split(",") if args.shapes else list(SHAPES)
+    answers = {}
+    with psycopg.connect(args.dsn, autocommit=True) as conn:
+        for name in names:
+            make, sizes = SHAPES[name]
+            sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else sizes
+            for size in sizes:
+                start = time.perf_counter()
+                answer = run(conn, make(size))
+                elapsed = time.perf_counter() - start
+                answers.setdefault(name, {})[str(size)] = answer
+                print(f"{name:18} {size:>7} {elapsed:8.3f} s  {answer}", flush=True)
+    if args.record:
+        EXPECTED.write_text(json.dumps(answers, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {EXPECTED}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

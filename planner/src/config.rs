@@ -29,6 +29,8 @@ pub struct EngineOptions {
     pub spill_dir: Option<PathBuf>,
     /// How long and how deep a statement may be (from the statement threads' stack).
     pub nesting: crate::depth::Nesting,
+    /// Register the functions tests use to reach failure paths (`ember_test_panic`).
+    pub test_functions: bool,
 }
 
 

@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Longest statement text accepted, e.g. `16MiB`; longer statements fail with 54000.
     #[arg(long, env = "EMBER_MAX_QUERY_SIZE", default_value = "16MiB", value_parser = parse_bytes)]
     pub max_query_size: usize,
+    /// Register functions that exist only for Ember's own tests (`ember_test_panic`).
+    #[arg(long, env = "EMBER_TEST_FUNCTIONS", hide = true)]
+    pub test_functions: bool,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive list).
     #[arg(long, env = "EMBER_LOG", default_value = "info")]
     pub log_level: String,
@@ -104,6 +107,16 @@ pub struct SecurityArgs {
     /// Reject connections that do not use TLS.
     #[arg(long, env = "EMBER_TLS_REQUIRED", requires = "tls_cert")]
     pub tls_required: bool,
+    /// Most sessions open at once; beyond it a connection gets 53300 (PostgreSQL's
+    /// `max_connections`).
+    #[arg(long, env = "EMBER_MAX_CONNECTIONS", default_value_t = 100)]
+    pub max_connections: usize,
+    /// Of --max-connections, how many only --superusers may use.
+    #[arg(long, env = "EMBER_SUPERUSER_RESERVED_CONNECTIONS", default_value_t = 3)]
+    pub superuser_reserved_connections: usize,
+    /// Comma-separated users who may use the reserved connections.
+    #[arg(long, env = "EMBER_SUPERUSERS", value_delimiter = ',')]
+    pub superusers: Vec<String>,
     /// Allow --auth trust on a non-loopback --host (otherwise a startup error).
     #[arg(long, env = "EMBER_ALLOW_TRUST_REMOTE")]
     pub allow_trust_remote: bool,

@@ -88,6 +88,10 @@ impl Engine {
             // After type coercion: text cast to bytea/interval uses PostgreSQL's input.
             .with_analyzer_rule(Arc::new(ember_planner::pg_input::PgTextInput))
             .build();
-        SessionContext::new_with_state(state)
+        let ctx = SessionContext::new_with_state(state);
+        if self.options.test_functions {
+            ctx.register_udf(crate::panics::TestPanic::udf().as_ref().clone());
+        }
+        ctx
     }
 }

@@ -47,6 +47,14 @@ pub enum ServerError {
     UndefinedSchema { name: String },
     #[error("schema \"{name}\" already exists")]
     DuplicateSchema { name: String },
+    #[error("internal error: {message}")]
+    Panic { message: String },
+    #[error("{message}")]
+    ProgramLimit { message: String },
+    #[error("sorry, too many clients already")]
+    TooManyConnections,
+    #[error("remaining connection slots are reserved for superusers")]
+    ReservedConnections,
     #[error("\"{name}\" is not a {expected}")]
     WrongObjectType { name: String, expected: &'static str },
 }
@@ -101,6 +109,9 @@ impl ServerError {
             ServerError::UndefinedSchema { .. } => "3F000",
             ServerError::DuplicateSchema { .. } => "42P06",
             ServerError::WrongObjectType { .. } => "42809",
+            ServerError::Panic { .. } => "XX000",
+            ServerError::ProgramLimit { .. } => "54000",
+            ServerError::TooManyConnections | ServerError::ReservedConnections => "53300",
         }
     }
 
@@ -145,6 +156,16 @@ impl ServerError {
         info.detail = self.udf_error().and_then(|e| e.detail()).map(str::to_string);
         info.hint = self.hint();
         info
+    }
+}
+
+impl ServerError {
+    /// The error a statement fails with when the code under it panicked: the panic's
+    /// message, logged with the backtrace the panic hook captured ([`crate::panics`]).
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> ServerError {
+        let message = crate::panics::message(payload);
+        tracing::error!("statement failed with a panic: {message}");
+        ServerError::Panic { message }
     }
 }
 

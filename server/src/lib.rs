@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod functions;
 pub mod introspection;
+pub mod panics;
 pub mod pg;
 pub mod restore;
 pub mod session;
@@ -46,7 +47,9 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         memory_limit: args.memory_limit,
         spill_dir: Some(args.data_dir.join("tmp")),
         nesting: ember_planner::depth::Nesting::for_stack(args.stack_size.max(MIN_STACK), args.max_query_size),
+        test_functions: args.test_functions,
     };
+    panics::install_hook();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // Every thread that plans and runs statements (tokio's workers and blocking threads)
     // gets the configured stack: parsing, the AST's derived Clone/Drop/visitors and parts

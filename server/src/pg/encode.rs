@@ -1,6 +1,7 @@
 //! Arrow batches as DataRows (text or binary, per column, through arrow-pg), one batch at
 //! a time, so a result of any size streams through bounded memory; column descriptions.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Schema};
@@ -116,16 +117,30 @@ pub fn data_rows(
     text: TextOptions,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
     let batches = limits.stream(batches.boxed());
-    batches
+    let rows = batches
         .map(move |batch| {
             let batch = batch.and_then(|b| {
                 super::render::render_columns(b, &fields, &text.time_zone, text.extra_float_digits)
             });
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
-                Ok(batch) => arrow_pg::encode_recordbatch(fields.clone(), batch),
+                Ok(batch) => Box::new(arrow_pg::encode_recordbatch(fields.clone(), batch).map(|row| row.and_then(within_row_limit))),
                 Err(e) => Box::new(std::iter::once(Err(e.into_pgwire()))),
             };
             stream::iter(rows)
         })
-        .flatten()
+        .flatten();
+    // Encoding runs outside the statement's own work: a panic there fails it too.
+    AssertUnwindSafe(rows).catch_unwind().map(|row| row.unwrap_or_else(|panic| Err(ServerError::from_panic(&*panic).into_pgwire())))
+}
+
+/// The longest DataRow the server sends: PostgreSQL never sends a message over 1 GB, and
+/// clients refuse them (libpq, pgjdbc); such a row is an error instead (54000).
+pub const MAX_ROW_BYTES: usize = (1 << 30) - 1;
+
+fn within_row_limit(row: DataRow) -> PgWireResult<DataRow> {
+    if row.data.len() <= MAX_ROW_BYTES {
+        return Ok(row);
+    }
+    let message = format!("result row is {} bytes, more than the protocol's limit of {MAX_ROW_BYTES} bytes", row.data.len());
+    Err(ServerError::ProgramLimit { message }.into_pgwire())
 }

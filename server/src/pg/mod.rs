@@ -1,5 +1,6 @@
 //! The PostgreSQL wire-protocol front end (pgwire handlers over [`crate::session`]).
 
+mod admission;
 mod cancel;
 mod copy;
 mod encode;
@@ -73,6 +74,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<Sec
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!("set_nodelay: {e}");
         }
+        let slot = security.admission().occupy();
         let session = Arc::new(Session::new(engine.clone(), String::new()));
         // Cancel the running statement if the client goes away mid-statement.
         let ended = CancellationToken::new();
@@ -91,6 +93,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<Sec
         tokio::spawn(async move {
             // Ends the lost-client watch however the connection ends.
             let _ended = ended.drop_guard();
+            let _slot = slot;
             tracing::debug!(%peer, "connection opened");
             if let Err(e) = process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, "connection ended with error: {e}");

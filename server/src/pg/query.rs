@@ -87,9 +87,11 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let commands = match parse(query, self.session.nesting()) {
-            Ok(commands) => commands,
-            Err(e) => return Ok(vec![error_response(e.into())]),
+        let nesting = self.session.nesting();
+        let commands = match std::panic::catch_unwind(|| parse(query, nesting)) {
+            Ok(Ok(commands)) => commands,
+            Ok(Err(e)) => return Ok(vec![error_response(e.into())]),
+            Err(panic) => return Ok(vec![error_response(ServerError::from_panic(&*panic))]),
         };
         let mut transaction = transaction_of(client.transaction_status());
         let count = commands.len();

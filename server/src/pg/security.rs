@@ -31,6 +31,7 @@ pub struct Security {
     auth: Auth,
     tls: Option<TlsAcceptor>,
     tls_required: bool,
+    admission: Arc<super::admission::Admission>,
 }
 
 /// The configured password check.
@@ -43,7 +44,8 @@ pub enum Auth {
 impl Security {
     /// Trust authentication, no TLS (what tests and loopback development use).
     pub fn trust() -> Self {
-        Self { auth: Auth::Trust, tls: None, tls_required: false }
+        let admission = super::admission::Admission::new(100, 3, []).unwrap_or_else(|_| unreachable!("3 < 100"));
+        Self { auth: Auth::Trust, tls: None, tls_required: false, admission }
     }
 
     /// Build from `ember serve`'s flags, validating them against the listen address.
@@ -111,11 +113,17 @@ impl Security {
                 }
             }
         };
-        Ok(Self { auth, tls, tls_required: args.tls_required })
+        let admission = super::admission::Admission::new(args.max_connections, args.superuser_reserved_connections, args.superusers.iter().cloned())?;
+        Ok(Self { auth, tls, tls_required: args.tls_required, admission })
     }
 
     pub fn auth(&self) -> &Auth {
         &self.auth
+    }
+
+    /// How many sessions may be open, and whose ([`super::admission`]).
+    pub fn admission(&self) -> &Arc<super::admission::Admission> {
+        &self.admission
     }
 
     pub fn tls_acceptor(&self) -> Option<TlsAcceptor> {

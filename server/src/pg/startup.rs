@@ -71,6 +71,9 @@ impl Startup {
         client.set_pid_and_secret_key(pid, secret);
 
         let user = client.metadata().get("user").cloned().unwrap_or_else(|| "ember".to_string());
+        if let Err(e) = self.security.admission().admit(&user) {
+            return Err(fatal(e.sqlstate(), e.message()));
+        }
         self.session.set_user(&user);
         {
             let mut settings = self.session.settings();

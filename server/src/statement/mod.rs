@@ -13,12 +13,13 @@ mod client;
 mod prepared;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use ember_planner::statement::Command;
 use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -51,10 +52,11 @@ impl Limits {
     }
 
     /// Run `work` until it ends, the deadline passes (57014) or the statement is cancelled
-    /// (57014); either way `work` is dropped, which stops what it started.
+    /// (57014); either way `work` is dropped, which stops what it started. A panic under
+    /// `work` fails the statement (XX000) and leaves the session usable.
     pub async fn run<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         tokio::select! {
-            result = work => result,
+            result = AssertUnwindSafe(work).catch_unwind() => result.unwrap_or_else(|panic| Err(ServerError::from_panic(&*panic))),
             _ = deadline(self.deadline) => Err(ServerError::StatementTimeout),
             _ = self.cancel.cancelled() => Err(ServerError::Canceled),
         }
@@ -72,7 +74,10 @@ impl Limits {
             async move {
                 let mut batches = state?;
                 let next = tokio::select! {
-                    next = batches.next() => next,
+                    next = AssertUnwindSafe(batches.next()).catch_unwind() => match next {
+                        Ok(next) => next,
+                        Err(panic) => return Some((Err(ServerError::from_panic(&*panic)), None)),
+                    },
                     _ = deadline(limits.deadline) => return Some((Err(ServerError::StatementTimeout), None)),
                     _ = limits.cancel.cancelled() => return Some((Err(ServerError::Canceled), None)),
                 };

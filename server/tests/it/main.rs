@@ -10,6 +10,7 @@ mod copy;
 mod decode;
 mod deep;
 mod introspection;
+mod limits;
 mod protocol;
 mod psql;
 mod raw;

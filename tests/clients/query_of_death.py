@@ -98,24 +98,52 @@ def nested_joins(n):
     return f"SELECT count(*) FROM {joined}"
 
 
-# Shape -> sizes: the sizes real tools generate (the issue's list), up to twice of it.
+class Shape:
+    """A shape: its statement of a size; `documented`, the largest size Ember must answer
+    as PostgreSQL does (README, "Limits"); `sizes`, every size recorded (up to twice the
+    documented size and past PostgreSQL's own limit); `ci`, the sizes the test suite runs
+    against the debug build; `answer`, the closed form where PostgreSQL refuses a size
+    Ember may still answer."""
+
+    def __init__(self, make, documented, sizes, ci, answer=None):
+        self.make, self.documented, self.sizes, self.ci, self.answer = make, documented, sizes, ci, answer
+
+
 SHAPES = {
-    "or_chain": (or_chain, [10, 1000, 10000, 20000]),
-    "and_chain": (and_chain, [10, 1000, 10000, 20000]),
-    "in_list": (in_list, [10, 10000, 100000, 200000]),
-    "union_all": (union_all, [10, 1000, 5000, 10000]),
-    "case_branches": (case_branches, [10, 1000, 5000, 10000]),
-    "concat_chain": (concat_chain, [10, 1000, 2000]),
-    "plus_chain": (plus_chain, [10, 1000, 5000, 10000]),
-    "nested_parens": (nested_parens, [10, 100, 1000, 2000]),
-    "nested_functions": (nested_functions, [10, 100, 1000, 2000]),
-    "nested_subqueries": (nested_subqueries, [10, 100, 200]),
-    "nested_from": (nested_from, [10, 100, 200]),
-    "nested_case": (nested_case, [10, 100, 1000, 2000]),
-    "nested_not": (nested_not, [10, 1000, 2000]),
-    "joins": (joins, [10, 60, 120]),
-    "nested_joins": (nested_joins, [10, 60, 120]),
+    "or_chain": Shape(or_chain, 10000, [10, 1000, 10000, 20000], [10, 1000, 10000]),
+    "and_chain": Shape(and_chain, 10000, [10, 1000, 10000, 20000], [10, 1000]),
+    "in_list": Shape(in_list, 100000, [10, 10000, 100000, 200000], [10, 10000, 100000]),
+    "union_all": Shape(union_all, 5000, [10, 500, 1000, 5000, 10000], [10, 500], lambda n: str(n * (n - 1) // 2)),
+    "case_branches": Shape(case_branches, 5000, [10, 1000, 5000, 10000], [10, 1000, 5000]),
+    "concat_chain": Shape(concat_chain, 1000, [10, 1000, 2000], [10, 1000]),
+    "plus_chain": Shape(plus_chain, 1000, [10, 1000, 5000, 10000, 20000], [10, 1000, 20000], str),
+    "nested_parens": Shape(nested_parens, 1000, [10, 100, 1000, 2000, 8000], [10, 1000, 8000], lambda n: str(n + 1)),
+    "nested_functions": Shape(nested_functions, 1000, [10, 100, 200, 1000, 2000], [10, 200]),
+    # 100 nested scalar subqueries is the goal; DataFusion's optimizer takes time
+    # exponential in the nesting (README, "Limits"), so 15 is what is answered today.
+    "nested_subqueries": Shape(nested_subqueries, 15, [10, 15, 100, 200], [10]),
+    "nested_from": Shape(nested_from, 200, [10, 100, 200], [10, 100]),
+    "nested_case": Shape(nested_case, 1000, [10, 100, 500, 1000, 2000], [10, 500]),
+    "nested_not": Shape(nested_not, 1000, [10, 1000, 2000], [10, 1000]),
+    "joins": Shape(joins, 60, [10, 60, 120], [10, 60]),
+    "nested_joins": Shape(nested_joins, 60, [10, 60, 120], [10, 60]),
 }
+
+# What a server may answer instead where a size is past what it must answer.
+LIMIT_STATES = {"54001", "54000"}
+
+
+def verdict(name, size, expected, got):
+    """None if `got` is an acceptable answer for the shape at this size, else why not."""
+    shape = SHAPES[name]
+    refused = isinstance(got, dict) and got.get("sqlstate") in LIMIT_STATES
+    if isinstance(expected, dict):  # PostgreSQL refused it
+        if refused or (shape.answer is not None and got == shape.answer(size)):
+            return None
+        return f"PostgreSQL refused with {expected['sqlstate']}; got {got!r}"
+    if got == expected or (refused and size > shape.documented):
+        return None
+    return f"expected {expected!r}; got {got!r}"
 
 
 def run(conn, sql):
@@ -126,7 +154,7 @@ def run(conn, sql):
         with conn.cursor() as cur:
             cur.execute(sql.encode(), prepare=False)
             row = cur.fetchone()
-            return None if row is None or row[0] is None else str(row[0])
+            return None if row is None or row[0] is None else str(row[0]).lower()
     except psycopg.Error as e:
         return {"sqlstate": e.sqlstate, "message": str(e).splitlines()[0] if str(e) else ""}
 
@@ -139,19 +167,25 @@ def main():
     parser.add_argument("--record", action="store_true", help=f"write the answers to {EXPECTED.name}")
     parser.add_argument("--shapes", help="comma-separated shape names (default: all)")
     parser.add_argument("--sizes", help="comma-separated sizes instead of each shape's own")
+    parser.add_argument("--ci", action="store_true", help="only the sizes the test suite runs")
     args = parser.parse_args()
     names = args.shapes.split(",") if args.shapes else list(SHAPES)
     answers = {}
     with psycopg.connect(args.dsn, autocommit=True) as conn:
         for name in names:
-            make, sizes = SHAPES[name]
+            shape = SHAPES[name]
+            sizes = shape.ci if args.ci else shape.sizes
             sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else sizes
             for size in sizes:
                 start = time.perf_counter()
-                answer = run(conn, make(size))
+                answer = run(conn, shape.make(size))
                 elapsed = time.perf_counter() - start
                 answers.setdefault(name, {})[str(size)] = answer
-                print(f"{name:18} {size:>7} {elapsed:8.3f} s  {answer}", flush=True)
+                note = ""
+                if not args.record and EXPECTED.exists():
+                    expected = json.loads(EXPECTED.read_text()).get(name, {}).get(str(size))
+                    note = "" if expected is None else (verdict(name, size, expected, answer) or "ok")
+                print(f"{name:18} {size:>7} {elapsed:8.3f} s  {answer}  {note}", flush=True)
     if args.record:
         EXPECTED.write_text(json.dumps(answers, indent=1, sort_keys=True) + "\n")
         print(f"wrote {EXPECTED}", file=sys.stderr)

@@ -24,7 +24,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{CopyToSource, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Query, SetExpr, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, Expr, Query, SetExpr, SetOperator, TableFactor, Value, ValueWithSpan, Values, VisitMut, VisitorMut,
 };
 
 use crate::{PlannerError, Result};
@@ -115,8 +115,10 @@ impl Walk {
 impl VisitorMut for Walk {
     type Break = ();
 
-    // A query's set operations nest without a callback in between: count them up front.
+    // A query's set operations nest without a callback in between: balance a long
+    // UNION chain, then count what nesting is left, up front.
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        balance_unions(&mut query.body);
         self.enter(QUERY_LEVELS + set_operation_depth(&query.body))
     }
 
@@ -145,6 +147,57 @@ impl VisitorMut for Walk {
 
     fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
         self.leave(1)
+    }
+}
+
+/// Turn a long left-deep chain of one kind of `UNION` (`UNION ALL`, or `UNION`) into a
+/// balanced tree, keeping the branches in order. Union is associative for bags and for
+/// sets, and the first branch, which names the columns, stays first; the chain is then
+/// log₂ n deep, and DataFusion's SQL planner, which computes the source span of every
+/// set operation's subtree, does n log n work instead of n². Other set operations, and
+/// chains that mix kinds, are left alone.
+fn balance_unions(body: &mut SetExpr) {
+    let SetExpr::SetOperation { op: SetOperator::Union, set_quantifier, .. } = body else { return };
+    let quantifier = *set_quantifier;
+    let is_link = |e: &SetExpr| matches!(e, SetExpr::SetOperation { op: SetOperator::Union, set_quantifier, .. } if *set_quantifier == quantifier);
+    let mut length = 1;
+    let mut node: &SetExpr = body;
+    while is_link(node) {
+        let SetExpr::SetOperation { left, .. } = node else { break };
+        length += 1;
+        node = left;
+    }
+    if length < BALANCE_FROM {
+        return;
+    }
+    let mut branches = Vec::with_capacity(length);
+    let mut node = std::mem::replace(body, SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: vec![] }));
+    loop {
+        match node {
+            SetExpr::SetOperation { left, right, op: SetOperator::Union, set_quantifier } if set_quantifier == quantifier => {
+                branches.push(*right);
+                node = *left;
+            }
+            other => {
+                branches.push(other);
+                break;
+            }
+        }
+    }
+    branches.reverse();
+    while branches.len() > 1 {
+        let mut next = Vec::with_capacity(branches.len().div_ceil(2));
+        let mut pairs = branches.into_iter();
+        while let Some(left) = pairs.next() {
+            next.push(match pairs.next() {
+                Some(right) => SetExpr::SetOperation { left: Box::new(left), op: SetOperator::Union, set_quantifier: quantifier, right: Box::new(right) },
+                None => left,
+            });
+        }
+        branches = next;
+    }
+    if let Some(balanced) = branches.pop() {
+        *body = balanced;
     }
 }
 
@@ -251,6 +304,11 @@ mod tests {
         assert_eq!(depth_of("SELECT 1 + 1 + 1"), shallow + 2);
         assert_eq!(depth_of("SELECT (SELECT (SELECT 1))"), shallow + 2 * (QUERY_LEVELS + 1));
         assert_eq!(depth_of("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3"), shallow + 2);
+        // A long UNION ALL chain counts as the balanced tree it becomes; a mixed one does not.
+        let unions = (0..5000).map(|i| format!("SELECT {i}")).collect::<Vec<_>>().join(" UNION ALL ");
+        assert_eq!(depth_of(&unions), shallow + 13);
+        let mixed = (0..100).map(|i| format!("SELECT {i}")).collect::<Vec<_>>().join(" UNION ALL ") + " UNION SELECT 1";
+        assert_eq!(depth_of(&mixed), shallow + 100);
         let plus = format!("SELECT {}", vec!["1"; 500].join(" + "));
         assert_eq!(depth_of(&plus), shallow + 499);
         assert!(matches!(prepare(&mut parsed(&plus), Nesting { max_depth: 400, ..Nesting::unlimited() }), Err(PlannerError::StackDepth { limit: 400 })));
@@ -287,6 +345,11 @@ mod tests {
         // ceil(log2(1000)) = 10 levels of OR, the same operands in the same order.
         assert_eq!(chain_height(selection), 10);
         assert_eq!(statement.to_string().replace(['(', ')'], ""), before.replace(['(', ')'], ""));
+        // A UNION chain keeps its branches in order.
+        let unions = (0..100).map(|i| format!("SELECT {i}")).collect::<Vec<_>>().join(" UNION ALL ");
+        let mut statement = parsed(&unions);
+        prepare(&mut statement, Nesting::default()).unwrap();
+        assert_eq!(statement.to_string(), unions);
         // Short chains and mixed operators are left alone.
         let mut short = parsed("SELECT a OR b OR c AND d");
         let text = short.to_string();

@@ -113,7 +113,7 @@ SHAPES = {
     "or_chain": Shape(or_chain, 10000, [10, 1000, 10000, 20000], [10, 1000, 10000]),
     "and_chain": Shape(and_chain, 10000, [10, 1000, 10000, 20000], [10, 1000]),
     "in_list": Shape(in_list, 100000, [10, 10000, 100000, 200000], [10, 10000, 100000]),
-    "union_all": Shape(union_all, 5000, [10, 500, 1000, 5000, 10000], [10, 500], lambda n: str(n * (n - 1) // 2)),
+    "union_all": Shape(union_all, 5000, [10, 500, 1000, 5000, 10000], [10, 1000], lambda n: str(n * (n - 1) // 2)),
     "case_branches": Shape(case_branches, 5000, [10, 1000, 5000, 10000], [10, 1000, 5000]),
     "concat_chain": Shape(concat_chain, 1000, [10, 1000, 2000], [10, 1000]),
     "plus_chain": Shape(plus_chain, 1000, [10, 1000, 5000, 10000, 20000], [10, 1000, 20000], str),

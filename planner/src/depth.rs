@@ -170,33 +170,13 @@ fn balance_unions(body: &mut SetExpr) {
     if length < BALANCE_FROM {
         return;
     }
-    let mut branches = Vec::with_capacity(length);
-    let mut node = std::mem::replace(body, SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: vec![] }));
-    loop {
-        match node {
-            SetExpr::SetOperation { left, right, op: SetOperator::Union, set_quantifier } if set_quantifier == quantifier => {
-                branches.push(*right);
-                node = *left;
-            }
-            other => {
-                branches.push(other);
-                break;
-            }
-        }
-    }
-    branches.reverse();
-    while branches.len() > 1 {
-        let mut next = Vec::with_capacity(branches.len().div_ceil(2));
-        let mut pairs = branches.into_iter();
-        while let Some(left) = pairs.next() {
-            next.push(match pairs.next() {
-                Some(right) => SetExpr::SetOperation { left: Box::new(left), op: SetOperator::Union, set_quantifier: quantifier, right: Box::new(right) },
-                None => left,
-            });
-        }
-        branches = next;
-    }
-    if let Some(balanced) = branches.pop() {
+    let top = std::mem::replace(body, SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: vec![] }));
+    let branches = unchain(top, |node| match node {
+        SetExpr::SetOperation { left, right, op: SetOperator::Union, set_quantifier } if set_quantifier == quantifier => Link::Link(*left, *right),
+        other => Link::End(other),
+    });
+    let join = |left, right| SetExpr::SetOperation { left: Box::new(left), op: SetOperator::Union, set_quantifier: quantifier, right: Box::new(right) };
+    if let Some(balanced) = rebalance(branches, join) {
         *body = balanced;
     }
 }
@@ -232,18 +212,40 @@ fn chain_length(mut expr: &Expr, op: &BinaryOperator) -> usize {
 }
 
 /// The operands of the left-deep chain of `op` at `expr`, in order; `expr` is left as a
-/// placeholder. Each node is taken apart before it is dropped, so nothing recurses.
+/// placeholder.
 fn take_chain(expr: &mut Expr, op: &BinaryOperator) -> Vec<Expr> {
+    unchain(std::mem::replace(expr, placeholder()), |node| match node {
+        Expr::BinaryOp { left, op: this, right } if this == *op => Link::Link(*left, *right),
+        other => Link::End(other),
+    })
+}
+
+/// `operands` joined by `op` as a balanced tree, keeping their order.
+fn balanced(operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
+    let join = |left, right| Expr::BinaryOp { left: Box::new(left), op: op.clone(), right: Box::new(right) };
+    rebalance(operands, join).unwrap_or_else(placeholder)
+}
+
+/// A node of a chain taken apart: a link's left and right operands, or the node that ends
+/// the chain (its first operand).
+enum Link<T> {
+    Link(T, T),
+    End(T),
+}
+
+/// The operands of the left-deep chain at `top`, in order. `split` takes a link of the
+/// chain apart. Each link is taken apart before it is dropped, so nothing recurses.
+fn unchain<T>(top: T, split: impl Fn(T) -> Link<T>) -> Vec<T> {
     let mut operands = Vec::new();
-    let mut node = std::mem::replace(expr, placeholder());
+    let mut node = top;
     loop {
-        match node {
-            Expr::BinaryOp { left, op: this, right } if this == *op => {
-                operands.push(*right);
-                node = *left;
+        match split(node) {
+            Link::Link(left, right) => {
+                operands.push(right);
+                node = left;
             }
-            other => {
-                operands.push(other);
+            Link::End(first) => {
+                operands.push(first);
                 break;
             }
         }
@@ -252,21 +254,21 @@ fn take_chain(expr: &mut Expr, op: &BinaryOperator) -> Vec<Expr> {
     operands
 }
 
-/// `operands` joined by `op` as a balanced tree, keeping their order.
-fn balanced(mut operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
-    // Pairwise rounds: each halves the number of operands, left to right.
+/// `operands` as a balanced tree of `join`s, keeping their order: pairwise rounds, each
+/// halving the number of operands, left to right.
+fn rebalance<T>(mut operands: Vec<T>, join: impl Fn(T, T) -> T) -> Option<T> {
     while operands.len() > 1 {
         let mut next = Vec::with_capacity(operands.len().div_ceil(2));
-        let mut iter = operands.into_iter();
-        while let Some(left) = iter.next() {
-            next.push(match iter.next() {
-                Some(right) => Expr::BinaryOp { left: Box::new(left), op: op.clone(), right: Box::new(right) },
+        let mut pairs = operands.into_iter();
+        while let Some(left) = pairs.next() {
+            next.push(match pairs.next() {
+                Some(right) => join(left, right),
                 None => left,
             });
         }
         operands = next;
     }
-    operands.pop().unwrap_or_else(placeholder)
+    operands.pop()
 }
 
 fn placeholder() -> Expr {

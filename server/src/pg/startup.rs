@@ -66,14 +66,13 @@ impl Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (pid, secret) = PIDS.generate(client);
-        self.registry.register(pid, &secret, &self.session);
-        client.set_pid_and_secret_key(pid, secret);
-
         let user = client.metadata().get("user").cloned().unwrap_or_else(|| "ember".to_string());
         if let Err(e) = self.security.admission().admit(&user) {
             return Err(fatal(e.sqlstate(), e.message()));
         }
+        let (pid, secret) = PIDS.generate(client);
+        self.registry.register(pid, &secret, &self.session);
+        client.set_pid_and_secret_key(pid, secret);
         self.session.set_user(&user);
         {
             let mut settings = self.session.settings();

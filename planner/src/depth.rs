@@ -8,10 +8,11 @@
 //! tree overflows the thread's stack, which aborts the process. So, right after parsing:
 //!
 //! [`prepare`] walks the statement once, top-down:
-//! - it turns each long chain of `AND` or of `OR` into a balanced tree. Both are
-//!   associative in SQL's three-valued logic, so the answer is the same; the tree is
-//!   log₂ n deep instead of n, and DataFusion's analyzer, which computes the type of a
-//!   subtree at every operator, does n log n work instead of n²;
+//! - it turns each long chain of `AND`, of `OR` or of one kind of `UNION` into a balanced
+//!   tree. Each is associative (in SQL's three-valued logic; for bags and for sets), so
+//!   the answer is the same; the tree is log₂ n deep instead of n, and DataFusion's
+//!   planner, which computes the type (or the source span) of a subtree at every
+//!   operator, does n log n work instead of n²;
 //! - it measures the nesting (expressions, subqueries, set operations, joins) and refuses
 //!   a statement deeper than [`Nesting::max_depth`] with PostgreSQL's `54001 stack depth
 //!   limit exceeded`. The walk stops as soon as the limit is passed (and when its own
@@ -73,12 +74,12 @@ impl Default for Nesting {
     }
 }
 
-/// Balance the long AND/OR chains of `statement` and refuse it if it still nests deeper
-/// than `nesting` allows (54001). One walk does both, top-down: a chain is balanced before
+/// Balance the long AND/OR/UNION chains of `statement` and refuse it if it still nests
+/// deeper than `nesting` allows (54001). One walk does both, top-down: a chain is balanced before
 /// the walk descends into it, and the walk stops as soon as the limit is passed (or its
 /// own stack runs low), so it is safe at any depth.
 pub fn prepare(statement: &mut DfStatement, nesting: Nesting) -> Result<()> {
-    let mut walk = Walk { depth: 0, limit: nesting.max_depth };
+    let mut walk = Walk { depth: 0, limit: nesting.max_depth, queries: Vec::new() };
     let flow = match statement {
         DfStatement::Statement(inner) => inner.visit(&mut walk),
         DfStatement::Explain(explain) => return prepare(&mut explain.statement, nesting),
@@ -97,6 +98,8 @@ pub fn prepare(statement: &mut DfStatement, nesting: Nesting) -> Result<()> {
 struct Walk {
     depth: usize,
     limit: usize,
+    /// The levels each query being walked entered with (left again after it).
+    queries: Vec<usize>,
 }
 
 impl Walk {
@@ -119,11 +122,14 @@ impl VisitorMut for Walk {
     // UNION chain, then count what nesting is left, up front.
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         balance_unions(&mut query.body);
-        self.enter(QUERY_LEVELS + set_operation_depth(&query.body))
+        let levels = QUERY_LEVELS + set_operation_depth(&query.body);
+        self.queries.push(levels);
+        self.enter(levels)
     }
 
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        self.leave(QUERY_LEVELS + set_operation_depth(&query.body))
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        let levels = self.queries.pop().unwrap_or_default();
+        self.leave(levels)
     }
 
     fn pre_visit_table_factor(&mut self, _: &mut TableFactor) -> ControlFlow<()> {
@@ -159,11 +165,11 @@ impl VisitorMut for Walk {
 fn balance_unions(body: &mut SetExpr) {
     let SetExpr::SetOperation { op: SetOperator::Union, set_quantifier, .. } = body else { return };
     let quantifier = *set_quantifier;
-    let is_link = |e: &SetExpr| matches!(e, SetExpr::SetOperation { op: SetOperator::Union, set_quantifier, .. } if *set_quantifier == quantifier);
     let mut length = 1;
     let mut node: &SetExpr = body;
-    while is_link(node) {
-        let SetExpr::SetOperation { left, .. } = node else { break };
+    while let SetExpr::SetOperation { left, op: SetOperator::Union, set_quantifier, .. } = node
+        && *set_quantifier == quantifier
+    {
         length += 1;
         node = left;
     }
@@ -289,14 +295,7 @@ mod tests {
 
     fn depth_of(sql: &str) -> usize {
         let statement = parsed(sql);
-        (1..).find(|max| prepare(&mut statement_clone(&statement), Nesting { max_depth: *max, ..Nesting::unlimited() }).is_ok()).unwrap()
-    }
-
-    fn statement_clone(statement: &DfStatement) -> DfStatement {
-        match statement {
-            DfStatement::Statement(inner) => DfStatement::Statement(inner.clone()),
-            _ => panic!("only plain statements here"),
-        }
+        (1..).find(|max| prepare(&mut statement.clone(), Nesting { max_depth: *max, ..Nesting::unlimited() }).is_ok()).unwrap()
     }
 
     #[test]

@@ -39,35 +39,41 @@ pub enum Parsed {
 }
 
 /// Parse `sql`: one or more statements separated by `;`, each checked against `nesting`
-/// (54001 when deeper) and with its long AND/OR chains balanced ([`crate::depth`]).
+/// (54001 when deeper) and with its long chains balanced ([`crate::depth`]).
+///
+/// The parser builds an operator chain as a tree as deep as the chain is long, and what
+/// is dropped before this returns — a statement refused for its depth, a statement
+/// before one that does not parse, the parser's partial tree at a syntax error — is
+/// dropped recursively, once per level (65 to 128 bytes of stack a level, measured on
+/// the debug build for operator, cast and UNION chains). A tree is at most half as deep
+/// as its text is long, so a text too long for the stack left is parsed on a stack grown
+/// for it, twice over.
 pub fn parse(sql: &str, nesting: Nesting) -> Result<Vec<Parsed>> {
+    const STACK_PER_BYTE: usize = 128;
+    const MARGIN: usize = 1 << 20;
     if sql.len() > nesting.max_text {
         return Err(PlannerError::StatementTooLong { length: sql.len(), limit: nesting.max_text });
     }
+    let needed = sql.len().saturating_mul(STACK_PER_BYTE);
+    if stacker::remaining_stack().is_some_and(|left| left > needed + MARGIN) {
+        parse_and_prepare(sql, nesting)
+    } else {
+        stacker::grow(needed + MARGIN, || parse_and_prepare(sql, nesting))
+    }
+}
+
+fn parse_and_prepare(sql: &str, nesting: Nesting) -> Result<Vec<Parsed>> {
     let mut statements = match parse_statements(sql, nesting) {
         Err(PlannerError::DataFusion(DataFusionError::SQL(e, _))) if matches!(*e, ParserError::RecursionLimitExceeded) => {
             return Err(PlannerError::StackDepth { limit: nesting.max_depth });
         }
         other => other?,
     };
-    for index in 0..statements.len() {
-        if let Parsed::Statement(statement) = &mut statements[index]
-            && let Err(e) = depth::prepare(statement, nesting)
-        {
-            drop_deep(statements, sql.len());
-            return Err(e);
-        }
-    }
+    statements.iter_mut().try_for_each(|parsed| match parsed {
+        Parsed::Statement(statement) => depth::prepare(statement, nesting),
+        _ => Ok(()),
+    })?;
     Ok(statements)
-}
-
-/// Drop statements that were refused for their depth. Dropping recurses once per level
-/// (65 to 128 bytes of stack a level, measured on the debug build for operator, cast and
-/// UNION chains), and a tree is at most half as deep as its text is long: drop it on a
-/// stack sized for that, twice over.
-fn drop_deep(statements: Vec<Parsed>, text_length: usize) {
-    const STACK_PER_BYTE: usize = 128;
-    stacker::grow(text_length.saturating_mul(STACK_PER_BYTE).max(1 << 20), move || drop(statements));
 }
 
 fn parse_statements(sql: &str, nesting: Nesting) -> Result<Vec<Parsed>> {

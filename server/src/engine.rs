@@ -90,7 +90,7 @@ impl Engine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         if self.options.test_functions {
-            ctx.register_udf(crate::panics::TestPanic::udf().as_ref().clone());
+            ctx.register_udf(crate::panics::TestPanic::udf());
         }
         ctx
     }

@@ -132,6 +132,12 @@ impl ServerError {
         }
     }
 
+    /// The error a statement fails with when the code under it panicked: the panic's
+    /// message (the panic hook has logged it with its backtrace, [`crate::panics`]).
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> ServerError {
+        ServerError::Panic { message: crate::panics::message(payload) }
+    }
+
     /// What the client can do about a limit it ran into.
     fn hint(&self) -> Option<String> {
         match self {
@@ -156,16 +162,6 @@ impl ServerError {
         info.detail = self.udf_error().and_then(|e| e.detail()).map(str::to_string);
         info.hint = self.hint();
         info
-    }
-}
-
-impl ServerError {
-    /// The error a statement fails with when the code under it panicked: the panic's
-    /// message, logged with the backtrace the panic hook captured ([`crate::panics`]).
-    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> ServerError {
-        let message = crate::panics::message(payload);
-        tracing::error!("statement failed with a panic: {message}");
-        ServerError::Panic { message }
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::any::Any;
 use std::backtrace::Backtrace;
-use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err};
@@ -45,8 +44,8 @@ pub struct TestPanic {
 }
 
 impl TestPanic {
-    pub fn udf() -> Arc<ScalarUDF> {
-        Arc::new(ScalarUDF::new_from_impl(TestPanic { signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }))
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(TestPanic { signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) })
     }
 }
 

@@ -18,6 +18,7 @@ from conftest import start_ember
 from query_of_death import EXPECTED, SHAPES, run, verdict
 
 FULL = os.environ.get("EMBER_QOD_FULL") == "1"
+ANSWERS = json.loads(EXPECTED.read_text())
 sys.setrecursionlimit(20000)  # build() recurses once per level
 
 
@@ -44,7 +45,7 @@ CASES = [
 
 @pytest.mark.parametrize("name,size", CASES, ids=[f"{n}-{s}" for n, s in CASES])
 def test_shape(server, name, size):
-    expected = json.loads(EXPECTED.read_text())[name][str(size)]
+    expected = ANSWERS[name][str(size)]
     with connect(server) as conn:
         got = run(conn, SHAPES[name].make(size))
         problem = verdict(name, size, expected, got)

@@ -102,6 +102,10 @@ async fn too_deep_too_long_and_too_large_are_errors() {
     // Deeper than any stack: refused, and the refused statement is freed safely.
     let deepest = format!("SELECT {}", vec!["1"; 400_000].join("+"));
     assert_eq!(sqlstate_of(&client, &deepest).await, "54001");
+    // The same chain with a syntax error after it: the parser's partial tree is freed, and
+    // so is a deep first statement when the second does not parse.
+    assert_eq!(sqlstate_of(&client, &format!("{deepest} )")).await, "42601");
+    assert_eq!(sqlstate_of(&client, &format!("{deepest}; SELEC 1")).await, "42601");
     let long = format!("SELECT '{}'", "x".repeat(2 << 20));
     assert_eq!(sqlstate_of(&client, &long).await, "54000");
     let prepared = client.prepare(&deep).await.unwrap_err();

@@ -21,6 +21,9 @@ cargo test --workspace --no-fail-fast
 
 target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 
+echo "== differential suite against PostgreSQL 15 (sql-tests/postgres): identical rate per area"
+cat "$target/tmp/differential-report.txt"
+
 echo "== psql smoke test"
 bash scripts/psql_smoke.sh "$target/debug/ember"
 

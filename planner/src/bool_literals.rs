@@ -18,10 +18,12 @@ use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Ope
 use datafusion::arrow::datatypes::DataType;
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 
-/// DataFusion's analyzer rules with Ember's in front of them.
+/// DataFusion's analyzer rules with Ember's around them: boolean text literals in front of
+/// type coercion, checked arithmetic after it.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     rules.insert(0, Arc::new(BoolTextLiterals));
+    rules.push(Arc::new(crate::arith::checked::CheckedArithmetic));
     rules
 }
 

@@ -57,7 +57,9 @@ pub fn session_config(options: &EngineOptions) -> SessionConfig {
         // 8192-row batches: large enough to amortise per-batch work in the vectorised
         // kernels, small enough to stay cache-friendly and to stream results early.
         .with_batch_size(8192)
-        .with_create_default_catalog_and_schema(true);
+        .with_create_default_catalog_and_schema(true)
+        // Ember's own options (`ember.checked_arithmetic`), set per session like DataFusion's.
+        .with_option_extension(crate::arith::EmberOptions::default());
     let opts = config.options_mut();
     opts.sql_parser.dialect = Dialect::PostgreSQL;
     // `1.5` is an exact numeric in PostgreSQL, not a double: keep literals exact.

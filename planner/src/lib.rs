@@ -9,9 +9,11 @@
 //! of the wire protocol; `ember-server` drives it.
 
 pub mod alter;
+pub mod arith;
 pub mod bool_literals;
 pub mod config;
 pub mod copy;
+pub mod data_error;
 pub mod depth;
 pub mod dialect;
 pub mod error;

@@ -17,7 +17,6 @@ pub fn apply(statement: &mut DfStatement) {
                 fetch_first_as_limit(query);
                 postgres_column_names(query);
                 name_inner_columns(query);
-                int4_output_literals(query);
             }
             SqlStatement::CreateView(view) => {
                 fetch_first_as_limit(&mut view.query);
@@ -25,6 +24,19 @@ pub fn apply(statement: &mut DfStatement) {
                 name_inner_columns(&mut view.query);
             }
             _ => {}
+        }
+        // Last: the rules above read literals as written (column names, `FETCH` counts).
+        // Only where values are computed: `SET x = 1024` hands DataFusion a constant.
+        if matches!(
+            inner.as_ref(),
+            SqlStatement::Query(_)
+                | SqlStatement::CreateView(_)
+                | SqlStatement::Insert(_)
+                | SqlStatement::Explain { .. }
+                | SqlStatement::Prepare { .. }
+                | SqlStatement::Execute { .. }
+        ) {
+            crate::arith::literals::int4_literals(inner.as_mut());
         }
     }
 }
@@ -169,45 +181,6 @@ pub fn postgres_interval_literals(statement: &mut SqlStatement) {
         }
     }
     let _ = statement.visit(&mut Visitor);
-}
-
-/// Rule: an integer literal that fits in `int4`, standing alone as an output column of
-/// the statement's own select list (`SELECT 2`, `SELECT -1 AS x`; not a set operation), is typed `integer` as
-/// PostgreSQL types it (node-postgres then returns a number, not a string). Only there:
-/// DataFusion's integer arithmetic wraps on overflow instead of raising 22003, so typing
-/// literals inside expressions as `int4` would turn `2147483647 + 1` into a silent
-/// wrap-around; in a top-level select list the value is only sent, never computed with.
-/// Subqueries, CTEs and views keep DataFusion's `bigint`.
-pub fn int4_output_literals(query: &mut Query) {
-    use datafusion::sql::sqlparser::ast::{CastKind, UnaryOperator, Value, ValueWithSpan};
-
-    fn fits_int4(expr: &Expr) -> bool {
-        match expr {
-            Expr::Value(ValueWithSpan { value: Value::Number(n, false), .. }) => n.parse::<i32>().is_ok(),
-            Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match expr.as_ref() {
-                Expr::Value(ValueWithSpan { value: Value::Number(n, false), .. }) => format!("-{n}").parse::<i32>().is_ok(),
-                _ => false,
-            },
-            _ => false,
-        }
-    }
-    // Not in set operations: the described type comes from the plan before type coercion,
-    // which takes the first branch's type, so `SELECT 1 UNION SELECT 10000000000` would be
-    // described as `integer` and sent as `bigint`.
-    let SetExpr::Select(select) = query.body.as_mut() else { return };
-    for item in &mut select.projection {
-        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-        if fits_int4(expr) {
-            let literal = std::mem::replace(expr, Expr::value(Value::Null));
-            *expr = Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(literal),
-                data_type: SqlType::Integer(None),
-                array: false,
-                format: None,
-            };
-        }
-    }
 }
 
 fn name_derived(relation: &mut TableFactor) {
@@ -362,7 +335,7 @@ mod tests {
         assert_eq!(rewritten("SELECT CAST('1' AS INT)"), "SELECT CAST('1' AS INT) AS \"int4\"");
         assert_eq!(rewritten("SELECT a::TEXT FROM t"), "SELECT a::TEXT AS \"a\" FROM t");
         assert_eq!(rewritten("SELECT a, b AS c FROM t"), "SELECT a, b AS c FROM t");
-        assert_eq!(rewritten("SELECT CASE WHEN a THEN 1 END FROM t"), "SELECT CASE WHEN a THEN 1 END AS \"case\" FROM t");
+        assert_eq!(rewritten("SELECT CASE WHEN a THEN 1 END FROM t"), "SELECT CASE WHEN a THEN CAST(1 AS INTEGER) END AS \"case\" FROM t");
     }
 
     #[test]
@@ -373,7 +346,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT row_number FROM (SELECT row_number() OVER (ORDER BY a) FROM t) AS s JOIN (SELECT 1) AS u ON true"),
-            "SELECT row_number FROM (SELECT row_number() OVER (ORDER BY a) AS \"row_number\" FROM t) AS s JOIN (SELECT 1 AS \"?column?\") AS u ON true"
+            "SELECT row_number FROM (SELECT row_number() OVER (ORDER BY a) AS \"row_number\" FROM t) AS s JOIN (SELECT CAST(1 AS INTEGER) AS \"?column?\") AS u ON true"
         );
     }
 
@@ -395,17 +368,6 @@ mod tests {
     }
 
     #[test]
-    fn output_literals_are_int4() {
-        assert_eq!(rewritten("SELECT 2"), "SELECT CAST(2 AS INTEGER) AS \"?column?\"");
-        assert_eq!(rewritten("SELECT -5 AS x"), "SELECT CAST(-5 AS INTEGER) AS x");
-        assert_eq!(rewritten("SELECT 1 AS x UNION SELECT 10000000000"), "SELECT 1 AS x UNION SELECT 10000000000");
-        // Too big for int4, in an expression, or in a subquery: left to DataFusion.
-        assert_eq!(rewritten("SELECT 2147483648 AS x"), "SELECT 2147483648 AS x");
-        assert_eq!(rewritten("SELECT 2147483647 + 1 AS x"), "SELECT 2147483647 + 1 AS x");
-        assert_eq!(rewritten("SELECT x FROM (SELECT 1 AS x) AS t"), "SELECT x FROM (SELECT 1 AS x) AS t");
-    }
-
-    #[test]
     fn fetch_first_becomes_limit() {
         assert_eq!(rewritten("SELECT a FROM t FETCH FIRST 2 ROWS ONLY"), "SELECT a FROM t LIMIT 2");
         assert_eq!(rewritten("SELECT a FROM t OFFSET 1 ROWS FETCH NEXT 3 ROWS ONLY"), "SELECT a FROM t LIMIT 3 OFFSET 1 ROWS");
@@ -413,6 +375,6 @@ mod tests {
 
     #[test]
     fn set_operations_name_from_the_first_branch() {
-        assert_eq!(rewritten("SELECT 1 UNION SELECT 2"), "SELECT 1 AS \"?column?\" UNION SELECT 2");
+        assert_eq!(rewritten("SELECT 1 UNION SELECT 2"), "SELECT CAST(1 AS INTEGER) AS \"?column?\" UNION SELECT CAST(2 AS INTEGER)");
     }
 }

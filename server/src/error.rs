@@ -82,7 +82,7 @@ impl ServerError {
         }
         match self {
             ServerError::Planner(PlannerError::DataFusion(e)) | ServerError::DataFusion(e) => {
-                match ember_planner::pg_input::PgInputError::find(e) {
+                match ember_planner::data_error::PgDataError::find(e) {
                     Some(input) => input.sqlstate(),
                     None => datafusion_sqlstate(e),
                 }
@@ -123,7 +123,7 @@ impl ServerError {
         }
         match self {
             ServerError::Planner(PlannerError::DataFusion(e)) | ServerError::DataFusion(e) => {
-                match ember_planner::pg_input::PgInputError::find(e) {
+                match ember_planner::data_error::PgDataError::find(e) {
                     Some(input) => input.to_string(),
                     None => datafusion_message(e),
                 }

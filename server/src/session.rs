@@ -205,11 +205,12 @@ impl Session {
     /// to the context on `SET`/`RESET` and to every statement's snapshot, which also
     /// covers `set_config(...)` and schemas created after the path was set.
     fn mirror_settings(&self, options: &mut datafusion::config::ConfigOptions) -> Result<()> {
-        let (time_zone, path) = {
+        let (time_zone, path, checked) = {
             let settings = self.settings();
-            (settings.get("TimeZone")?, settings.get("search_path")?)
+            (settings.get("TimeZone")?, settings.get("search_path")?, settings.get("ember.checked_arithmetic")?)
         };
         options.set("datafusion.execution.time_zone", &time_zone)?;
+        options.set("ember.checked_arithmetic", if checked == "on" { "true" } else { "false" })?;
         options.catalog.default_schema = self.default_schema(&options.catalog.default_catalog, &path);
         Ok(())
     }
@@ -364,7 +365,7 @@ impl Session {
             LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
                 self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&execute.name).cloned()
             }
-            _ => None,
+            _ => coerced_union_schema(state, &plan),
         };
         Ok(PlannedStatement { plan, result_schema, persist, oid_params, params })
     }
@@ -598,6 +599,23 @@ pub async fn collect_stream(stream: SendableRecordBatchStream) -> Result<(Schema
     let schema = stream.schema();
     let batches: Vec<RecordBatch> = stream.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
     Ok((schema, batches))
+}
+
+
+
+
+/// The columns of a query with a set operation, as type coercion makes them. The planner
+/// types a `UNION`'s columns from its first branch (`SELECT 1 UNION SELECT 10000000000` is
+/// `integer` there) and the analyzer unifies the branches (`bigint`) when the plan runs, so
+/// Describe would report a type other than the one Execute sends.
+fn coerced_union_schema(state: &SessionState, plan: &LogicalPlan) -> Option<datafusion::common::DFSchemaRef> {
+    use datafusion::common::tree_node::TreeNode;
+    let has_union = plan.exists(|p| Ok(matches!(p, LogicalPlan::Union(_)))).unwrap_or(false);
+    if !has_union || matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Explain(_)) {
+        return None;
+    }
+    let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}).ok()?;
+    (analyzed.schema() != plan.schema()).then(|| analyzed.schema().clone())
 }
 
 #[cfg(test)]

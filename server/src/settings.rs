@@ -69,6 +69,9 @@ pub static SETTINGS: &[PgSetting] = &[
     s("jit", "off", false, false),
     s("row_security", "on", false, false),
     s("synchronous_commit", "on", false, false),
+    // Ember's own: integer and float arithmetic raises PostgreSQL's overflow and division
+    // errors (off: DataFusion's wrapping kernels; bench/tpch measures the difference).
+    s("ember.checked_arithmetic", "on", false, false),
 ];
 
 /// Look a setting up by any spelling (`datestyle`, `DateStyle`).
@@ -153,6 +156,10 @@ fn normalize(setting: &PgSetting, value: &str) -> Result<String, PlannerError> {
         "IntervalStyle" => match trimmed.to_lowercase().as_str() {
             "postgres" => Ok("postgres".to_string()),
             _ => Err(PlannerError::Unsupported { feature: format!("IntervalStyle \"{trimmed}\"") }),
+        },
+        "ember.checked_arithmetic" => match ember_planner::bool_literals::parse_bool(trimmed) {
+            Some(on) => Ok(if on { "on" } else { "off" }.to_string()),
+            None => Err(invalid(setting, trimmed)),
         },
         "standard_conforming_strings" => match trimmed.to_lowercase().as_str() {
             "on" | "true" | "1" => Ok("on".to_string()),

@@ -10,6 +10,13 @@ Options:
     --user USER      PostgreSQL user (default postgres, or $PGUSER)
     --check          do not rewrite anything; report records whose expected output
                      differs from PostgreSQL's answer (exit status 1 if any)
+    --record         PostgreSQL decides which records succeed: a query or statement
+                     that fails there becomes `query error (SQLSTATE)` /
+                     `statement error (SQLSTATE)` with its SQLSTATE, an error record
+                     that succeeds becomes `query` / `statement ok`. Used for the
+                     differential corpus (sql-tests/postgres/), whose values are
+                     compared exactly: whitespace is kept, a newline inside a value
+                     is written as the two characters \\n.
 
 The server must accept the user without a password (trust authentication; md5 and
 cleartext passwords from $PGPASSWORD also work). No Python packages are needed: the
@@ -23,7 +30,7 @@ script speaks the PostgreSQL wire protocol itself. A throwaway server, for examp
     python3 sql-tests/tools/pg_oracle.py --port 54329 sql-tests/joins.slt
     su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D /tmp/pgoracle/data stop"
 
-For each file the script (re)creates a scratch database `ember_oracle` with the C
+For each file the script creates a scratch database `ember_oracle_<pid>` with the C
 collation (byte order, as DataFusion compares strings) and TimeZone UTC, then walks
 the records in order:
 
@@ -64,7 +71,8 @@ import sys
 
 INT_OIDS = {20, 21, 23, 26}  # int8, int2, int4, oid
 FLOAT_OIDS = {700, 701, 1700}  # float4, float8, numeric
-SCRATCH_DB = "ember_oracle"
+# One scratch database per run, so several runs can share one PostgreSQL server.
+SCRATCH_DB = f"ember_oracle_{os.getpid()}"
 
 TYPE_MAP = {
     "BIGINT": "bigint",
@@ -295,7 +303,7 @@ def render(value):
         return "NULL"
     if value == "":
         return "(empty)"
-    return value
+    return value.replace("\n", "\\n")
 
 
 def type_letter(oid):
@@ -318,7 +326,11 @@ def run_error(conn, sql, header, where):
     return f"{where}: expected an error, PostgreSQL succeeded"
 
 
-def process(path, conn, check):
+def error_header(kind, sqlstate, labels=()):
+    return " ".join([kind, f"error ({sqlstate})"] + list(labels))
+
+
+def process(path, conn, check, record=False):
     base_dir = os.path.dirname(os.path.abspath(path))
     with open(path) as f:
         lines = f.read().split("\n")
@@ -355,6 +367,17 @@ def process(path, conn, check):
                 out.extend(lines[start:i])
                 continue
             tokens = header.split()
+            if record and tokens[0] == "statement":
+                try:
+                    if re.match(r"\s*CREATE\s+EXTERNAL\s+TABLE", sql, re.IGNORECASE):
+                        external_table(conn, sql, base_dir)
+                    else:
+                        conn.query(sql)
+                    out.append("statement ok")
+                except PgError as e:
+                    out.append(error_header("statement", e.sqlstate))
+                out.extend(sql_lines)
+                continue
             if tokens[0] == "statement":
                 if tokens[1] == "ok":
                     try:
@@ -376,6 +399,8 @@ def process(path, conn, check):
                 out.extend(lines[start:i])
                 continue
             # query record
+            if record and len(tokens) > 1 and tokens[1] == "error":
+                tokens = ["query", "T"]  # PostgreSQL decides below
             if len(tokens) > 1 and tokens[1] == "error":
                 p = run_error(conn, sql, header, where)
                 if p:
@@ -388,6 +413,10 @@ def process(path, conn, check):
             try:
                 oids, rows = conn.query(sql)
             except PgError as e:
+                if record:
+                    out.append(error_header("query", e.sqlstate, labels))
+                    out.extend(sql_lines)
+                    continue
                 problems.append(f"{where}: query failed in PostgreSQL: {e}")
                 out.extend(lines[start:i])
                 continue
@@ -401,7 +430,7 @@ def process(path, conn, check):
             rendered = [[render(v) for v in row] for row in rows]
             for row in rendered:
                 for v in row:
-                    if v != " ".join(v.split()):
+                    if not record and v != " ".join(v.split()):
                         problems.append(f"{where}: value {v!r} has whitespace the runner normalizes")
             if sort_mode == "rowsort":
                 rendered.sort()
@@ -437,6 +466,7 @@ def main():
     ap.add_argument("--port", type=int, default=int(os.environ.get("PGPORT", "5432")))
     ap.add_argument("--user", default=os.environ.get("PGUSER", "postgres"))
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--record", action="store_true")
     args = ap.parse_args()
     failed = False
     for path in args.files:
@@ -447,9 +477,12 @@ def main():
         admin.close()
         conn = Conn(args.host, args.port, args.user, SCRATCH_DB)
         try:
-            problems = process(path, conn, args.check)
+            problems = process(path, conn, args.check, args.record)
         finally:
             conn.close()
+            admin = Conn(args.host, args.port, args.user, "postgres")
+            admin.query(f"DROP DATABASE IF EXISTS {SCRATCH_DB}")
+            admin.close()
         records = sum(1 for l in open(path) if re.match(r"^(statement|query) ", l))
         print(f"{path}: {records} records, {len(problems)} note(s)")
         for p in problems:

@@ -1,16 +1,16 @@
 //! PostgreSQL's bytea input (`byteain`): the hex format (`\xdeadbeef`, whitespace allowed
 //! between digit pairs) and the escape format (`abc\000`, `\\` for a backslash).
 
-use super::PgInputError;
+use super::PgDataError;
 
 /// Decode bytea text. Errors carry PostgreSQL's SQLSTATEs: 22023 for bad hex data, 22P02
 /// for a bad escape.
-pub fn parse_bytea(text: &str) -> Result<Vec<u8>, PgInputError> {
+pub fn parse_bytea(text: &str) -> Result<Vec<u8>, PgDataError> {
     let bytes = text.as_bytes();
     if let Some(hex) = text.strip_prefix("\\x").or_else(|| text.strip_prefix("\\X")) {
         return parse_hex(hex);
     }
-    let syntax = || PgInputError::new("22P02", "invalid input syntax for type bytea".to_string());
+    let syntax = || PgDataError::new("22P02", "invalid input syntax for type bytea".to_string());
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -32,11 +32,11 @@ pub fn parse_bytea(text: &str) -> Result<Vec<u8>, PgInputError> {
     Ok(out)
 }
 
-fn parse_hex(hex: &str) -> Result<Vec<u8>, PgInputError> {
-    let digit = |c: char| -> Result<u8, PgInputError> {
+fn parse_hex(hex: &str) -> Result<Vec<u8>, PgDataError> {
+    let digit = |c: char| -> Result<u8, PgDataError> {
         c.to_digit(16)
             .and_then(|d| u8::try_from(d).ok())
-            .ok_or_else(|| PgInputError::new("22023", format!("invalid hexadecimal digit: \"{c}\"")))
+            .ok_or_else(|| PgDataError::new("22023", format!("invalid hexadecimal digit: \"{c}\"")))
     };
     let mut out = Vec::with_capacity(hex.len() / 2);
     let mut chars = hex.chars().filter(|c| !c.is_ascii_whitespace());
@@ -44,7 +44,7 @@ fn parse_hex(hex: &str) -> Result<Vec<u8>, PgInputError> {
         let high = digit(high)?;
         let low = chars
             .next()
-            .ok_or_else(|| PgInputError::new("22023", "invalid hexadecimal data: odd number of digits".to_string()))?;
+            .ok_or_else(|| PgDataError::new("22023", "invalid hexadecimal data: odd number of digits".to_string()))?;
         out.push(high << 4 | digit(low)?);
     }
     Ok(out)

@@ -7,7 +7,7 @@
 //! field is days. Fractions cascade down as in PostgreSQL (`1.5 months` = 1 mon 15 days,
 //! `1.5 years` = 1 year 6 mons, `1.5 days` = 1 day 12:00:00).
 
-use super::PgInputError;
+use super::PgDataError;
 
 /// An interval as PostgreSQL stores it: months, days and microseconds, each with its sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,9 +146,9 @@ impl Acc {
 }
 
 /// Parse PostgreSQL interval text.
-pub fn parse_interval(text: &str) -> Result<PgInterval, PgInputError> {
-    let syntax = || PgInputError::new("22007", format!("invalid input syntax for type interval: \"{text}\""));
-    let field_range = || PgInputError::new("22015", format!("interval field value out of range: \"{text}\""));
+pub fn parse_interval(text: &str) -> Result<PgInterval, PgDataError> {
+    let syntax = || PgDataError::new("22007", format!("invalid input syntax for type interval: \"{text}\""));
+    let field_range = || PgDataError::new("22015", format!("interval field value out of range: \"{text}\""));
     let lower = text.trim().to_ascii_lowercase();
     if lower.is_empty() {
         return Err(syntax());

@@ -26,46 +26,9 @@ use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Signature, Volatility};
 use datafusion::optimizer::AnalyzerRule;
 
+pub use crate::data_error::PgDataError;
 pub use bytea::parse_bytea;
 pub use interval::{PgInterval, parse_interval};
-
-/// Bad input text for a PostgreSQL type, with the SQLSTATE PostgreSQL reports. Travels
-/// through DataFusion as `DataFusionError::External`.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct PgInputError {
-    sqlstate: &'static str,
-    message: String,
-}
-
-impl PgInputError {
-    pub fn new(sqlstate: &'static str, message: String) -> Self {
-        Self { sqlstate, message }
-    }
-
-    pub fn sqlstate(&self) -> &'static str {
-        self.sqlstate
-    }
-
-    /// The input error inside a DataFusion error, if that is what it is.
-    pub fn find(error: &DataFusionError) -> Option<&PgInputError> {
-        match error {
-            DataFusionError::External(inner) => inner
-                .downcast_ref::<PgInputError>()
-                .or_else(|| inner.downcast_ref::<DataFusionError>().and_then(Self::find)),
-            DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => Self::find(inner),
-            DataFusionError::Shared(inner) => Self::find(inner),
-            DataFusionError::Collection(errors) => errors.iter().find_map(Self::find),
-            _ => None,
-        }
-    }
-}
-
-impl From<PgInputError> for DataFusionError {
-    fn from(e: PgInputError) -> Self {
-        DataFusionError::External(Box::new(e))
-    }
-}
 
 static BYTEA_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Arc::new(text_input("bytea_in", DataType::Binary, decode_bytea)));
 static INTERVAL_IN: LazyLock<Arc<ScalarUDF>> =
@@ -120,7 +83,7 @@ fn decode_interval(texts: &datafusion::arrow::array::StringArray) -> Result<Arra
             Some(text) => {
                 let (months, days, nanos) = parse_interval(text)?
                     .month_day_nano()
-                    .ok_or_else(|| PgInputError::new("22015", format!("interval field value out of range: \"{text}\"")))?;
+                    .ok_or_else(|| PgDataError::new("22015", format!("interval field value out of range: \"{text}\"")))?;
                 out.append_value(IntervalMonthDayNano::new(months, days, nanos));
             }
             None => out.append_null(),
@@ -205,8 +168,8 @@ mod tests {
         let from_column = one("SELECT CAST(t AS bytea) FROM (VALUES ('a\\\\b')) v(t)").await.unwrap();
         assert_eq!(from_column, ScalarValue::Binary(Some(b"a\\b".to_vec())));
         let err = one("SELECT CAST('\\xzz' AS bytea)").await.unwrap_err();
-        assert_eq!(PgInputError::find(&err).map(PgInputError::sqlstate), Some("22023"), "{err}");
+        assert_eq!(PgDataError::find(&err).map(PgDataError::sqlstate), Some("22023"), "{err}");
         let err = one("SELECT CAST(t AS interval) FROM (VALUES ('nonsense')) v(t)").await.unwrap_err();
-        assert_eq!(PgInputError::find(&err).map(PgInputError::sqlstate), Some("22007"), "{err}");
+        assert_eq!(PgDataError::find(&err).map(PgDataError::sqlstate), Some("22007"), "{err}");
     }
 }

@@ -70,7 +70,7 @@ fn sqlstate(result: Result<Client, tokio_postgres::Error>) -> SqlState {
 }
 
 async fn answers(client: &Client) -> i64 {
-    client.query_one("SELECT 40 + 2", &[]).await.unwrap().get(0)
+    client.query_one("SELECT 40 + 2", &[]).await.unwrap().get::<_, i32>(0).into()
 }
 
 /// psql with the given libpq environment; returns (success, stdout + stderr).

@@ -41,7 +41,10 @@ pub struct TestServer {
 impl TestServer {
     /// Start the server with `data_dir`, working directory `cwd`, and extra flags.
     pub fn start_in(data_dir: &Path, cwd: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
+        // `EMBER_TEST_BIN` runs the tests against another build (a release binary, or an
+        // older commit's, to compare).
+        let bin = std::env::var_os("EMBER_TEST_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ember")));
+        let mut child = Command::new(bin)
             .arg("serve")
             .args(["--port", "0", "--data-dir"])
             .arg(data_dir)

@@ -9,6 +9,7 @@ mod common;
 mod copy;
 mod decode;
 mod deep;
+mod differential;
 mod introspection;
 mod limits;
 mod protocol;

@@ -35,7 +35,7 @@ async fn errors_carry_sqlstate_and_the_connection_lives_on() {
         assert_eq!(sqlstate(&err), expected, "extended: {sql}: {err:?}");
         // and the next statement works
         let row = client.query_one("SELECT 41 + 1", &[]).await.expect("connection usable");
-        assert_eq!(row.get::<_, i64>(0), 42);
+        assert_eq!(row.get::<_, i32>(0), 42);
     }
 }
 
@@ -47,8 +47,8 @@ async fn search_path_decides_where_names_resolve() {
     let dir = temp_dir("search-path");
     let server = TestServer::start(&dir);
     let client = server.connect().await;
-    async fn value(client: &tokio_postgres::Client, sql: &str) -> i64 {
-        client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")).get::<_, i64>(0)
+    async fn value(client: &tokio_postgres::Client, sql: &str) -> i32 {
+        client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")).get::<_, i32>(0)
     }
     client.batch_execute("CREATE SCHEMA s1; CREATE VIEW s1.v AS SELECT 1 AS a; CREATE VIEW v AS SELECT 2 AS a").await.unwrap();
     assert_eq!(value(&client, "SELECT a FROM v").await, 2);
@@ -95,7 +95,7 @@ async fn ddl_errors_are_postgres_errors() {
     }
     // The forms that allow it still pass, and the view is still there.
     client.batch_execute("CREATE OR REPLACE VIEW v AS SELECT 3 AS a; DROP VIEW IF EXISTS no_such_view; DROP SCHEMA IF EXISTS no_such_schema").await.unwrap();
-    assert_eq!(client.query_one("SELECT a FROM v", &[]).await.unwrap().get::<_, i64>(0), 3);
+    assert_eq!(client.query_one("SELECT a FROM v", &[]).await.unwrap().get::<_, i32>(0), 3);
 }
 
 /// An Arrow type with no PostgreSQL equivalent (or none arrow-pg can write) is a clear
@@ -120,7 +120,7 @@ async fn columns_without_a_postgres_type_are_named_errors() {
             assert!(message.contains(&format!("column \"{column}\"")), "{sql}: {message}");
         }
         let row = client.query_one("SELECT 41 + 1", &[]).await.expect("connection usable");
-        assert_eq!(row.get::<_, i64>(0), 42);
+        assert_eq!(row.get::<_, i32>(0), 42);
     }
 }
 
@@ -131,10 +131,11 @@ async fn parameters_inferred_declared_and_reused() {
     let client = server.connect().await;
     // Inferred from the expression.
     let stmt = client.prepare("SELECT a, a * $1 FROM (VALUES (1), (2), (3)) AS t(a) WHERE a >= $2 ORDER BY a").await.unwrap();
-    assert_eq!(stmt.params(), &[Type::INT8, Type::INT8]);
-    for (factor, min, expected) in [(10i64, 2i64, vec![(2i64, 20i64), (3, 30)]), (2, 1, vec![(1, 2), (2, 4), (3, 6)])] {
+    // `a` is an integer, as in PostgreSQL, so are the parameters compared with it.
+    assert_eq!(stmt.params(), &[Type::INT4, Type::INT4]);
+    for (factor, min, expected) in [(10i32, 2i32, vec![(2i32, 20i32), (3, 30)]), (2, 1, vec![(1, 2), (2, 4), (3, 6)])] {
         let rows = client.query(&stmt, &[&factor, &min]).await.unwrap();
-        let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let got: Vec<(i32, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         assert_eq!(got, expected);
     }
     // Declared types (Parse carries OIDs), text parameter.
@@ -359,7 +360,7 @@ async fn result_columns_report_postgres_types() {
         vec![
             Type::BOOL, Type::INT2, Type::INT4, Type::INT8, Type::FLOAT4, Type::FLOAT8, Type::NUMERIC, Type::TEXT,
             Type::BYTEA, Type::DATE, Type::TIME, Type::TIMESTAMP, Type::TIMESTAMPTZ, Type::INTERVAL, Type::UUID,
-            Type::JSON, Type::JSONB, Type::INT8_ARRAY,
+            Type::JSON, Type::JSONB, Type::INT4_ARRAY,
         ]
     );
     // PostgreSQL's output names.

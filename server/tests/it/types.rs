@@ -92,25 +92,48 @@ async fn interval_text_input_is_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn integer_literals_are_int4_and_arithmetic_stays_bigint() {
+async fn integer_literals_are_int4_and_arithmetic_is_checked() {
     let dir = temp_dir("types-int4");
     let server = TestServer::start(&dir);
     let client = server.connect().await;
-    let row = client.query_one("SELECT 2, -7 AS neg, 2147483648 AS big, 2147483647 + 1 AS sum", &[]).await.unwrap();
+    let row = client
+        .query_one("SELECT 2, -7 AS neg, 2147483648 AS big, 2147483646 + 1 AS sum, 2147483647::int8 + 1 AS wide", &[])
+        .await
+        .unwrap();
     let types: Vec<Type> = row.columns().iter().map(|c| c.type_().clone()).collect();
-    assert_eq!(types, vec![Type::INT4, Type::INT4, Type::INT8, Type::INT8]);
+    assert_eq!(types, vec![Type::INT4, Type::INT4, Type::INT8, Type::INT4, Type::INT8]);
     assert_eq!(row.get::<_, i32>(0), 2);
     assert_eq!(row.get::<_, i32>(1), -7);
     assert_eq!(row.get::<_, i64>(2), 2_147_483_648);
-    // No 32-bit wrap-around: the sum is computed in bigint.
-    assert_eq!(row.get::<_, i64>(3), 2_147_483_648);
+    assert_eq!(row.get::<_, i32>(3), 2_147_483_647);
+    assert_eq!(row.get::<_, i64>(4), 2_147_483_648);
+    // As in PostgreSQL: integer arithmetic that leaves its type is an error, not a wrap.
+    for (sql, message) in [
+        ("SELECT 2147483647 + 1", "integer out of range"),
+        ("SELECT x * 2 FROM (VALUES (1073741824)) v(x)", "integer out of range"),
+        ("SELECT 9223372036854775807 + 1", "bigint out of range"),
+        ("SELECT CAST(-32768 AS SMALLINT) - CAST(1 AS SMALLINT)", "smallint out of range"),
+        ("SELECT -x FROM (VALUES (-2147483648)) v(x)", "integer out of range"),
+    ] {
+        let err = client.query(sql, &[]).await.expect_err(sql);
+        let db = err.as_db_error().expect("db error");
+        assert_eq!((db.code().code(), db.message()), ("22003", message), "{sql}");
+    }
+    let err = client.query("SELECT x / 0 FROM (VALUES (1)) v(x)", &[]).await.expect_err("division");
+    assert_eq!(err.code().map(|c| c.code()), Some("22012"));
+    // The session switch gives DataFusion's wrapping arithmetic (for measuring its cost).
+    client.batch_execute("SET ember.checked_arithmetic = off").await.unwrap();
+    let row = client.query_one("SELECT 2147483647 + 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), i32::MIN);
+    client.batch_execute("RESET ember.checked_arithmetic").await.unwrap();
+    assert!(client.query("SELECT 2147483647 + 1", &[]).await.is_err());
     let rows = client.query("SELECT 1 UNION ALL SELECT 10000000000 ORDER BY 1", &[]).await.unwrap();
     assert_eq!(rows[0].columns()[0].type_(), &Type::INT8);
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
     let row = client.query_one("SELECT count(*), sum(a) FROM (VALUES (1), (2)) v(a)", &[]).await.unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2, 3));
-    // A literal in a subquery keeps DataFusion's bigint, so x + x cannot wrap.
-    let row = client.query_one("SELECT x + x FROM (SELECT 2147483647 AS x) t", &[]).await.unwrap();
-    assert_eq!(row.get::<_, i64>(0), 4_294_967_294);
+    let server = TestServer::start(&dir);
+    assert!(server.terminate(), "server did not exit cleanly on SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

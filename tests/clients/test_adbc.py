@@ -38,7 +38,7 @@ def test_typed_row_arrives_as_arrow_types(conn):
     assert types["b"] == pa.bool_() and types["i2"] == pa.int16() and types["i4"] == pa.int32()
     assert types["i8"] == pa.int64() and types["f8"] == pa.float64() and types["t"] == pa.string()
     assert types["d"] == pa.date32() and types["ts"] == pa.timestamp("us")
-    assert types["ai"] == pa.list_(pa.int64()) and types["at"] == pa.list_(pa.string())
+    assert types["ai"] == pa.list_(pa.int32()) and types["at"] == pa.list_(pa.string())
     row = table.to_pylist()[0]
     expected = lib.expected_typed()
     for name in ["b", "i2", "i4", "i8", "f4", "f8", "t", "by", "d", "tm", "ts", "u", "ai", "at", "nul"]:

@@ -18,11 +18,16 @@ use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Ope
 use datafusion::arrow::datatypes::DataType;
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 
-/// DataFusion's analyzer rules with Ember's around them: boolean text literals in front of
-/// type coercion, checked arithmetic after it.
+/// DataFusion's analyzer rules with Ember's around them: boolean text literals,
+/// PostgreSQL's casts and `sum(bigint)` as `numeric` in front of type coercion, checked
+/// arithmetic after it.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     rules.insert(0, Arc::new(BoolTextLiterals));
+    // Before type coercion: only the casts the statement wrote.
+    let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
+    rules.insert(coercion, Arc::new(crate::casts::PgCasts));
+    rules.insert(coercion + 1, Arc::new(crate::aggregates::BigintSum));
     rules.push(Arc::new(crate::arith::checked::CheckedArithmetic));
     rules
 }

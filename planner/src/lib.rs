@@ -8,9 +8,13 @@
 //! ([`pg_catalog`]) and the copy-protocol `COPY` statements ([`copy`]). It knows nothing
 //! of the wire protocol; `ember-server` drives it.
 
+pub mod aggregates;
 pub mod alter;
+pub mod analyze;
 pub mod arith;
 pub mod bool_literals;
+pub mod casts;
+pub mod char_casts;
 pub mod config;
 pub mod copy;
 pub mod data_error;

@@ -36,6 +36,7 @@ pub fn apply(statement: &mut DfStatement) {
                 | SqlStatement::Prepare { .. }
                 | SqlStatement::Execute { .. }
         ) {
+            crate::char_casts::bounded_character_casts(inner.as_mut());
             crate::arith::literals::int4_literals(inner.as_mut());
         }
     }

@@ -365,7 +365,7 @@ impl Session {
             LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
                 self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&execute.name).cloned()
             }
-            _ => coerced_union_schema(state, &plan),
+            _ => analyzed_schema(state, &plan),
         };
         Ok(PlannedStatement { plan, result_schema, persist, oid_params, params })
     }
@@ -602,16 +602,13 @@ pub async fn collect_stream(stream: SendableRecordBatchStream) -> Result<(Schema
 }
 
 
-
-
-/// The columns of a query with a set operation, as type coercion makes them. The planner
-/// types a `UNION`'s columns from its first branch (`SELECT 1 UNION SELECT 10000000000` is
-/// `integer` there) and the analyzer unifies the branches (`bigint`) when the plan runs, so
-/// Describe would report a type other than the one Execute sends.
-fn coerced_union_schema(state: &SessionState, plan: &LogicalPlan) -> Option<datafusion::common::DFSchemaRef> {
-    use datafusion::common::tree_node::TreeNode;
-    let has_union = plan.exists(|p| Ok(matches!(p, LogicalPlan::Union(_)))).unwrap_or(false);
-    if !has_union || matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Explain(_)) {
+/// The columns of a query whose analysis changes result types, as the analyzer makes them
+/// (see `ember_planner::analyze::analysis_changes_types`), so Describe reports the types
+/// Execute sends.
+fn analyzed_schema(state: &SessionState, plan: &LogicalPlan) -> Option<datafusion::common::DFSchemaRef> {
+    if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Explain(_))
+        || !ember_planner::analyze::analysis_changes_types(plan)
+    {
         return None;
     }
     let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}).ok()?;

@@ -38,6 +38,11 @@ struct Args {
     /// `--set datafusion.execution.parquet.pushdown_filters=false` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
+    /// Settings for a second Ember session on the same server, timed alternately with the
+    /// first, e.g. `--ember-alt ember.checked_arithmetic=off` measures what checked
+    /// arithmetic costs (repeatable; adds the columns `alt s` and `ember/alt`).
+    #[arg(long = "ember-alt", value_name = "KEY=VALUE")]
+    alt_settings: Vec<String>,
 }
 
 /// `key=value` -> `SET key = 'value'`.
@@ -95,26 +100,26 @@ async fn run(args: Args) -> Result<(), Error> {
         std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("ember"))).unwrap_or_else(|| PathBuf::from("ember"))
     });
     let (mut server, port) = start_ember(&ember)?;
-    let (client, connection) =
-        tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=bench dbname=ember"), tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    for sql in &sets {
-        client.batch_execute(sql).await?;
-    }
+    let client = connect(port, &sets).await?;
     for sql in create_tables_sql(&data) {
         client.batch_execute(&sql).await?;
     }
-    let mut pgwire = Vec::new();
+    let alt_sets = set_statements(&args.alt_settings)?;
+    let alt = if alt_sets.is_empty() { None } else { Some(connect(port, &sets.iter().chain(&alt_sets).cloned().collect::<Vec<_>>()).await?) };
+    let (mut pgwire, mut alt_times) = (Vec::new(), Vec::new());
     for &n in &queries {
         let sql = query(n)?;
-        let mut times = Vec::new();
+        let (mut times, mut alts) = (Vec::new(), Vec::new());
         for _ in 0..=args.iterations {
-            let t = Instant::now();
-            let rows = client.simple_query(&sql).await?;
-            std::hint::black_box(rows);
-            times.push(t.elapsed());
+            times.push(timed(&client, &sql).await?);
+            if let Some(alt) = &alt {
+                alts.push(timed(alt, &sql).await?);
+            }
         }
         pgwire.push(best_of(&times[1..]));
+        if alt.is_some() {
+            alt_times.push(best_of(&alts[1..]));
+        }
     }
     let _ = server.kill();
     let _ = server.wait();
@@ -155,7 +160,40 @@ async fn run(args: Args) -> Result<(), Error> {
         if duckdb.is_some() { format!("{:.2}", totals.0 / totals.2) } else { "-".into() }
     );
     println!("ratio = ember over pgwire / DataFusion in-process (goal: <= 1.2 on the total)");
+    if !alt_times.is_empty() {
+        print_alt(&queries, &pgwire, &alt_times, &args.alt_settings);
+    }
     Ok(())
+}
+
+/// The second Ember session beside the first: same server, same run, alternating.
+fn print_alt(queries: &[usize], ember: &[Duration], alt: &[Duration], settings: &[String]) {
+    println!("second Ember session with: {}", settings.join(", "));
+    println!("{:>5} {:>14} {:>10} {:>10}", "query", "ember s", "alt s", "ember/alt");
+    let (mut e_total, mut a_total) = (0.0, 0.0);
+    for (i, &n) in queries.iter().enumerate() {
+        let (e, a) = (ember[i].as_secs_f64(), alt[i].as_secs_f64());
+        (e_total, a_total) = (e_total + e, a_total + a);
+        println!("{:>5} {:>14.3} {:>10.3} {:>10.3}", format!("q{n}"), e, a, e / a);
+    }
+    println!("{:>5} {:>14.3} {:>10.3} {:>10.3}", "total", e_total, a_total, e_total / a_total);
+}
+
+async fn connect(port: u16, settings: &[String]) -> Result<tokio_postgres::Client, Error> {
+    let (client, connection) =
+        tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=bench dbname=ember"), tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    for sql in settings {
+        client.batch_execute(sql).await?;
+    }
+    Ok(client)
+}
+
+async fn timed(client: &tokio_postgres::Client, sql: &str) -> Result<Duration, Error> {
+    let t = Instant::now();
+    let rows = client.simple_query(sql).await?;
+    std::hint::black_box(rows);
+    Ok(t.elapsed())
 }
 
 /// Start `ember serve` on a free port with a throwaway data dir; returns it and its port.

@@ -23,8 +23,6 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, Tr
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
@@ -370,13 +368,7 @@ impl AnalyzerRule for CheckedArithmetic {
 }
 
 fn check_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    let inputs = plan.inputs();
-    let schema: DFSchema = if inputs.is_empty() { plan.schema().as_ref().clone() } else { merge_schema(&inputs) };
-    let names = NamePreserver::new(&plan);
-    plan.map_expressions(|expr| {
-        let name = names.save(&expr);
-        check_expr(expr, &schema).map(|t| t.update_data(|e| name.restore(e)))
-    })
+    crate::analyze::rewrite_node_expressions(plan, check_expr)
 }
 
 fn is_arithmetic(expr: &Expr) -> bool {

@@ -21,8 +21,6 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Signature, Volatility};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -107,13 +105,7 @@ impl AnalyzerRule for PgTextInput {
 }
 
 fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    let inputs = plan.inputs();
-    let schema: DFSchema = if inputs.is_empty() { plan.schema().as_ref().clone() } else { merge_schema(&inputs) };
-    let names = NamePreserver::new(&plan);
-    plan.map_expressions(|expr| {
-        let name = names.save(&expr);
-        expr.transform_up(|e| rewrite_cast(e, &schema)).map(|t| t.update_data(|e| name.restore(e)))
-    })
+    crate::analyze::rewrite_node_expressions(plan, |expr, schema| expr.transform_up(|e| rewrite_cast(e, schema)))
 }
 
 fn is_text(t: &DataType) -> bool {

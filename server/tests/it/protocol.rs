@@ -385,7 +385,7 @@ async fn memory_limit_spills_or_fails_cleanly() {
     // Numbering the rows in order needs the whole input sorted: 3M keys, with the window's
     // state over the limit. (Under 16 MiB the sort's merge finds no memory and fails with
     // 53200: DataFusion reserves 10 MiB per sort for merging spill files.)
-    let sort = "SELECT count(*), sum(CAST(r AS BIGINT) * v) FROM (SELECT v, row_number() OVER (ORDER BY v) AS r \
+    let sort = "SELECT count(*), CAST(sum(CAST(r AS BIGINT) * v) AS BIGINT) FROM (SELECT v, row_number() OVER (ORDER BY v) AS r \
                 FROM (SELECT value * 7 % 1000003 AS v FROM generate_series(1, 3000000) AS t(value)) s) n";
     let row = client.query_one(sort, &[]).await.expect("a sort larger than memory spills and finishes");
     let mut values: Vec<i64> = (1..=3_000_000i64).map(|x| x * 7 % 1_000_003).collect();

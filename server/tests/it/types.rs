@@ -137,6 +137,47 @@ async fn integer_literals_are_int4_and_arithmetic_is_checked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn casts_round_check_ranges_and_keep_lengths_as_postgres_does() {
+    let dir = temp_dir("types-casts");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    // numeric rounds half away from zero, float half to even; columns as literals.
+    let row = client
+        .query_one("SELECT 2.5::int, -2.5::int, 2.5::float8::int, 3.5::float8::int, n::int2, f::int8 FROM (VALUES (1.5, -0.5::float8)) v(n, f)", &[])
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1), row.get::<_, i32>(2), row.get::<_, i32>(3)), (3, -3, 2, 4));
+    assert_eq!((row.get::<_, i16>(4), row.get::<_, i64>(5)), (2, 0));
+    for (sql, code, message) in [
+        ("SELECT 100000::int2", "22003", "smallint out of range"),
+        ("SELECT x::int FROM (VALUES (1e10::float8)) v(x)", "22003", "integer out of range"),
+        ("SELECT CAST(1234.5 AS numeric(5,2))", "22003", "numeric field overflow"),
+        ("SELECT 1::date", "42846", "cannot cast type integer to date"),
+        ("SELECT 1::int8::bool", "42846", "cannot cast type bigint to boolean"),
+    ] {
+        let err = client.query(sql, &[]).await.expect_err(sql);
+        let db = err.as_db_error().expect("db error");
+        assert_eq!((db.code().code(), db.message()), (code, message), "{sql}");
+    }
+    // A length on a character type keeps that many characters; char(n)'s trailing blanks
+    // do not count (`||` and `=` see `ab`, as in PostgreSQL).
+    let row = client
+        .query_one("SELECT 'abcdef'::varchar(3), CAST(12345 AS varchar(2)), 'ab'::char(4) || '|', true::char, 'ab  '::char(4) = 'ab'", &[])
+        .await
+        .unwrap();
+    let texts: Vec<String> = (0..4).map(|i| row.get(i)).collect();
+    assert_eq!(texts, ["abc", "12", "ab|", "t"]);
+    assert!(row.get::<_, bool>(4));
+    // pg_typeof names types as PostgreSQL does.
+    let row = client
+        .query_one("SELECT pg_typeof(1), pg_typeof(1 + 2::int8), pg_typeof(1.5), pg_typeof(2.0::float8), pg_typeof(ARRAY['a']), pg_typeof(now())", &[])
+        .await
+        .unwrap();
+    let names: Vec<String> = (0..6).map(|i| row.get(i)).collect();
+    assert_eq!(names, ["integer", "bigint", "numeric", "double precision", "text[]", "timestamp with time zone"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uuid_parameters_and_null_columns_are_described_as_postgres_does() {
     let dir = temp_dir("types-describe");
     let server = TestServer::start(&dir);

@@ -19,8 +19,14 @@ async fn error_of(client: &Client, sql: &str) -> (String, String, String) {
     (db.code().code().to_string(), db.message().to_string(), db.detail().unwrap_or_default().to_string())
 }
 
+/// The one integer a query answers, read from its text (`sum(bigint)` is `numeric`).
 async fn one_i64(client: &Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    });
+    text.and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{sql}: no integer answer"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

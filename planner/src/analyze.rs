@@ -1,0 +1,43 @@
+//! What Ember's analyzer rules share: rewriting each expression of a plan node against the
+//! schema its expressions are evaluated in, keeping the names the node's output had.
+
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+
+/// Apply `rewrite` to every expression of `plan` (one node; the caller walks the plan).
+/// Expressions see the merged schema of the node's inputs, or the node's own schema for a
+/// leaf; a rewritten expression keeps its old output name, so nodes above still find it.
+pub fn rewrite_node_expressions(
+    plan: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let inputs = plan.inputs();
+    let schema: DFSchema = if inputs.is_empty() { plan.schema().as_ref().clone() } else { merge_schema(&inputs) };
+    let names = NamePreserver::new(&plan);
+    plan.map_expressions(|expr| {
+        let name = names.save(&expr);
+        rewrite(expr, &schema).map(|t| t.update_data(|e| name.restore(e)))
+    })
+}
+
+/// Whether analysis may give `plan` other result types than planning did: the planner
+/// types a `UNION`'s columns from its first branch and type coercion unifies the branches
+/// (`SELECT 1 UNION SELECT 10000000000` becomes `bigint`), and `sum` of a `bigint` becomes
+/// `numeric` ([`crate::aggregates::BigintSum`]). Cheap: a walk of the plan's nodes and
+/// expressions, no typing.
+pub fn analysis_changes_types(plan: &LogicalPlan) -> bool {
+    let is_sum = |e: &Expr| match e {
+        Expr::AggregateFunction(f) => f.func.name() == "sum",
+        Expr::WindowFunction(w) => w.fun.name() == "sum",
+        _ => false,
+    };
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        found = matches!(node, LogicalPlan::Union(_)) || node.expressions().iter().any(|e| e.exists(|e| Ok(is_sum(e))).unwrap_or(false));
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    found
+}

@@ -1,0 +1,322 @@
+//! PostgreSQL's casts between numbers, and which casts exist at all.
+//!
+//! | statement | PostgreSQL 15 | arrow's cast |
+//! |---|---|---|
+//! | `2.5::int`, `-2.5::numeric::int` | `3`, `-3` (numeric rounds half away from zero) | `2`, `-2` (truncates) |
+//! | `2.5::float8::int`, `3.5::float8::int` | `2`, `4` (float rounds half to even, `rint`) | `2`, `3` |
+//! | `100000::int2` | `22003 smallint out of range` | a cast error |
+//! | `1234.5::numeric(5,2)` | `22003 numeric field overflow` | a cast error |
+//! | `1::date`, `1::int8::bool`, `true::float8` | `42846 cannot cast type integer to date` | an answer |
+//!
+//! [`PgCasts`] is an analyzer rule that runs before type coercion, so it sees the casts a
+//! statement wrote (and the assignment casts of `INSERT`), not the ones coercion adds. It
+//! refuses the casts PostgreSQL does not have, evaluates casts of literals at once, and
+//! replaces every other number cast that rounds or can overflow by a call of [`PgCast`].
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+use crate::data_error::PgDataError;
+use crate::pg_catalog::type_of::type_name;
+
+/// What a type is, as far as PostgreSQL's table of casts (`pg_cast`) is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Int,
+    Float,
+    Numeric,
+    Text,
+    Bytea,
+    Date,
+    Time,
+    Timestamp,
+    Interval,
+    /// Types this check leaves to DataFusion (lists, structs, NULL, ...).
+    Other,
+}
+
+fn kind(t: &DataType) -> Kind {
+    match t {
+        DataType::Boolean => Kind::Bool,
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => Kind::Int,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => Kind::Float,
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..) => Kind::Numeric,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Kind::Text,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => Kind::Bytea,
+        DataType::Date32 | DataType::Date64 => Kind::Date,
+        DataType::Time32(_) | DataType::Time64(_) => Kind::Time,
+        DataType::Timestamp(..) => Kind::Timestamp,
+        DataType::Interval(_) | DataType::Duration(_) => Kind::Interval,
+        DataType::Dictionary(_, values) => kind(values),
+        _ => Kind::Other,
+    }
+}
+
+/// Whether PostgreSQL has a cast from `from` to `to`: every type to and from text (its
+/// I/O conversion), numbers among themselves, `integer` to and from `boolean` (not
+/// `smallint` or `bigint`), and the date/time conversions.
+fn cast_exists(from: &DataType, to: &DataType) -> bool {
+    use Kind::*;
+    match (kind(from), kind(to)) {
+        (Other, _) | (_, Other) | (Text, _) | (_, Text) => true,
+        (a, b) if a == b => true,
+        (Int | Float | Numeric, Int | Float | Numeric) => true,
+        (Bool, Int) => to == &DataType::Int32,
+        (Int, Bool) => from == &DataType::Int32,
+        (Date, Timestamp) | (Timestamp, Date | Time) | (Time, Interval) | (Interval, Time) => true,
+        _ => false,
+    }
+}
+
+fn is_integer(t: &DataType) -> bool {
+    kind(t) == Kind::Int
+}
+
+/// The bits an integer type holds, with its sign (for "does every value fit").
+fn integer_range(t: &DataType) -> Option<(u32, bool)> {
+    Some(match t {
+        DataType::Int8 => (8, true),
+        DataType::Int16 => (16, true),
+        DataType::Int32 => (32, true),
+        DataType::Int64 => (64, true),
+        DataType::UInt8 => (8, false),
+        DataType::UInt16 => (16, false),
+        DataType::UInt32 => (32, false),
+        DataType::UInt64 => (64, false),
+        _ => return None,
+    })
+}
+
+/// Whether every value of integer type `from` fits in `to`.
+fn integer_widens(from: &DataType, to: &DataType) -> bool {
+    match (integer_range(from), integer_range(to)) {
+        (Some((fb, fs)), Some((tb, ts))) => match (fs, ts) {
+            (true, true) | (false, false) => fb <= tb,
+            (false, true) => fb < tb,
+            (true, false) => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether a cast from `from` to `to` needs PostgreSQL's conversion rather than arrow's:
+/// to an integer from a fraction (rounding) or from a wider integer (range), and to
+/// `numeric` from any number (range, with PostgreSQL's error).
+fn needs_pg_conversion(from: &DataType, to: &DataType) -> bool {
+    match (kind(from), kind(to)) {
+        (Kind::Float | Kind::Numeric, Kind::Int) => true,
+        (Kind::Int, Kind::Int) => !integer_widens(from, to),
+        (Kind::Int | Kind::Float | Kind::Numeric, Kind::Numeric) => from != to,
+        _ => false,
+    }
+}
+
+/// The error PostgreSQL raises when a converted value does not fit `to`.
+fn does_not_fit(to: &DataType) -> PgDataError {
+    match kind(to) {
+        Kind::Numeric => PgDataError::out_of_range("numeric field overflow"),
+        _ => PgDataError::out_of_range(format!("{} out of range", type_name(to))),
+    }
+}
+
+/// Convert numbers as PostgreSQL does: a float rounds half to even (`rint`), a numeric
+/// half away from zero (arrow's rescale of decimals rounds that way), and a value that
+/// does not fit is `22003`.
+pub fn convert(values: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let strict = CastOptions { safe: false, ..Default::default() };
+    let rounded: ArrayRef = match values.data_type() {
+        DataType::Float32 if is_integer(to) => {
+            Arc::new(values.as_primitive::<Float32Type>().unary::<_, Float32Type>(f32::round_ties_even))
+        }
+        DataType::Float64 if is_integer(to) => {
+            Arc::new(values.as_primitive::<Float64Type>().unary::<_, Float64Type>(f64::round_ties_even))
+        }
+        DataType::Decimal128(_, scale) if is_integer(to) && *scale > 0 => {
+            cast_with_options(values, &DataType::Decimal128(38, 0), &strict).map_err(|_| does_not_fit(to))?
+        }
+        DataType::Decimal256(_, scale) if is_integer(to) && *scale > 0 => {
+            cast_with_options(values, &DataType::Decimal256(76, 0), &strict).map_err(|_| does_not_fit(to))?
+        }
+        _ => values.clone(),
+    };
+    Ok(cast_with_options(&rounded, to, &strict).map_err(|_| does_not_fit(to))?)
+}
+
+/// `CAST(x AS t)` for a number cast that rounds or can overflow: [`convert`] per batch.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PgCast {
+    to: DataType,
+    signature: Signature,
+}
+
+impl PgCast {
+    pub fn new(to: DataType) -> Self {
+        Self { to, signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for PgCast {
+    fn name(&self) -> &str {
+        "ember_cast"
+    }
+
+    /// Named as a cast is: by what it casts.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        Ok(args.first().map(|a| a.schema_name().to_string()).unwrap_or_default())
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.to.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(match args.args.first() {
+            Some(ColumnarValue::Array(values)) => ColumnarValue::Array(convert(values, &self.to)?),
+            Some(ColumnarValue::Scalar(value)) => {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&convert(&value.to_array()?, &self.to)?, 0)?)
+            }
+            None => ColumnarValue::Scalar(ScalarValue::try_from(&self.to)?),
+        })
+    }
+}
+
+/// Analyzer rule (before type coercion): PostgreSQL's casts between numbers, and
+/// `42846` for casts PostgreSQL does not have.
+#[derive(Debug, Default)]
+pub struct PgCasts;
+
+impl AnalyzerRule for PgCasts {
+    fn name(&self) -> &str {
+        "ember_pg_casts"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            crate::analyze::rewrite_node_expressions(node, |expr, schema| expr.transform_up(|e| rewrite_cast(e, schema)))
+        })
+        .data()
+    }
+}
+
+fn rewrite_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else { return Ok(Transformed::no(expr)) };
+    let to = field.data_type();
+    let Ok(from) = inner.get_type(schema) else { return Ok(Transformed::no(expr)) };
+    // An integer literal under a cast is planned as `bigint`; PostgreSQL types it by size
+    // (`1::bool` is a cast from `integer`).
+    let written = match inner.as_ref() {
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) if i32::try_from(*v).is_ok() => DataType::Int32,
+        _ => from.clone(),
+    };
+    if !cast_exists(&written, to) {
+        return Err(PgDataError::new("42846", format!("cannot cast type {} to {}", type_name(&written), type_name(to))).into());
+    }
+    if !needs_pg_conversion(&from, to) {
+        return Ok(Transformed::no(expr));
+    }
+    if let Expr::Literal(value, _) = inner.as_ref() {
+        // A literal is converted now (as PostgreSQL folds it); arrow's answer stands where
+        // it is the same, so the plan keeps its usual shape.
+        let ours = ScalarValue::try_from_array(&convert(&value.to_array()?, to)?, 0)?;
+        let arrows = value.cast_to(to).ok();
+        return Ok(if arrows.as_ref() == Some(&ours) { Transformed::no(expr) } else { Transformed::yes(Expr::Literal(ours, None)) });
+    }
+    let function = Arc::new(ScalarUDF::new_from_impl(PgCast::new(to.clone())));
+    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![inner.as_ref().clone()]))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    async fn one(sql: &str) -> Result<String> {
+        // Ember's configuration: decimal literals are numeric, as in PostgreSQL.
+        let config = crate::config::session_config(&crate::config::EngineOptions::default());
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_analyzer_rules(crate::bool_literals::analyzer_rules())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let batches = ctx.sql(sql).await?.collect().await?;
+        let values = (0..batches[0].num_columns())
+            .map(|c| ScalarValue::try_from_array(batches[0].column(c), 0).map(|v| v.to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(values.join(","))
+    }
+
+    fn sqlstate(e: &datafusion::common::DataFusionError) -> Option<&'static str> {
+        PgDataError::find(e).map(PgDataError::sqlstate)
+    }
+
+    #[tokio::test]
+    async fn numbers_round_as_postgres_rounds() {
+        // numeric: half away from zero; float: half to even.
+        assert_eq!(one("SELECT CAST(1.5 AS INT), CAST(-2.5 AS INT), CAST(2.49 AS BIGINT), CAST(0.5 AS SMALLINT)").await.unwrap(), "2,-3,2,1");
+        assert_eq!(
+            one("SELECT CAST(CAST(2.5 AS DOUBLE) AS INT), CAST(CAST(3.5 AS DOUBLE) AS INT), CAST(CAST(-2.5 AS REAL) AS BIGINT)").await.unwrap(),
+            "2,4,-2"
+        );
+        // Columns as well as literals.
+        assert_eq!(
+            one("SELECT CAST(n AS INT), CAST(f AS INT) FROM (VALUES (CAST(3.7 AS DECIMAL(4,1)), CAST(-1.5 AS DOUBLE))) v(n, f)").await.unwrap(),
+            "4,-2"
+        );
+        assert_eq!(one("SELECT CAST(CAST(1.005 AS DECIMAL(5,3)) AS DECIMAL(4,2))").await.unwrap(), "1.01");
+    }
+
+    #[tokio::test]
+    async fn values_that_do_not_fit_are_22003() {
+        for sql in [
+            "SELECT CAST(CAST(100000 AS INT) AS SMALLINT)",
+            "SELECT CAST(i AS SMALLINT) FROM (VALUES (CAST(40000 AS INT))) v(i)",
+            "SELECT CAST(CAST(1e10 AS DOUBLE) AS INT)",
+            "SELECT CAST(f AS BIGINT) FROM (VALUES (CAST('NaN' AS DOUBLE))) v(f)",
+            "SELECT CAST(2147483647.5 AS INT)",
+            "SELECT CAST(1234.5 AS DECIMAL(5,2))",
+        ] {
+            let err = one(sql).await.unwrap_err();
+            assert_eq!(sqlstate(&err), Some("22003"), "{sql}: {err}");
+        }
+        let err = one("SELECT CAST(CAST(40000 AS INT) AS SMALLINT)").await.unwrap_err();
+        assert!(err.to_string().contains("smallint out of range"), "{err}");
+        assert_eq!(one("SELECT CAST(CAST(-32768 AS INT) AS SMALLINT), CAST(2147483646.5 AS INT)").await.unwrap(), "-32768,2147483647");
+    }
+
+    #[tokio::test]
+    async fn casts_postgres_lacks_are_42846() {
+        assert_eq!(one("SELECT CAST(1 AS BOOLEAN), CAST(0 AS BOOLEAN)").await.unwrap(), "true,false");
+        for sql in ["SELECT CAST(CAST(1 AS INT) AS DATE)", "SELECT CAST(CAST(1 AS BIGINT) AS BOOLEAN)", "SELECT CAST(true AS DOUBLE)", "SELECT CAST(DATE '2024-01-01' AS INT)"] {
+            let err = one(sql).await.unwrap_err();
+            assert_eq!(sqlstate(&err), Some("42846"), "{sql}: {err}");
+        }
+        let err = one("SELECT CAST(CAST(1 AS INT) AS DATE)").await.unwrap_err();
+        assert!(err.to_string().contains("cannot cast type integer to date"), "{err}");
+        // The casts PostgreSQL has still work.
+        assert_eq!(one("SELECT CAST(CAST(1 AS INT) AS BOOLEAN), CAST(true AS INT), CAST(DATE '2024-01-02' AS TIMESTAMP) = TIMESTAMP '2024-01-02'").await.unwrap(), "true,1,true");
+    }
+}

@@ -19,8 +19,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 
 /// DataFusion's analyzer rules with Ember's around them: boolean text literals,
-/// PostgreSQL's casts and `sum(bigint)` as `numeric` in front of type coercion, checked
-/// arithmetic after it.
+/// PostgreSQL's casts, `sum(bigint)` as `numeric` and the counts of `INTERSECT ALL` /
+/// `EXCEPT ALL` in front of type coercion, checked arithmetic after it.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     rules.insert(0, Arc::new(BoolTextLiterals));
@@ -28,6 +28,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
     rules.insert(coercion, Arc::new(crate::casts::PgCasts));
     rules.insert(coercion + 1, Arc::new(crate::aggregates::BigintSum));
+    rules.insert(coercion + 2, Arc::new(crate::set_operations::SetOperationsAll));
     rules.push(Arc::new(crate::arith::checked::CheckedArithmetic));
     rules
 }

@@ -22,11 +22,13 @@ pub mod depth;
 pub mod dialect;
 pub mod error;
 pub mod function;
+pub mod named_windows;
 pub mod params;
 pub mod parser;
 pub mod pg_input;
 pub mod pg_catalog;
 pub mod rewrite;
+pub mod set_operations;
 pub mod statement;
 pub mod types;
 

@@ -8,8 +8,9 @@ use datafusion::sql::sqlparser::ast::{
     DataType as SqlType, Expr, Ident, LimitClause, Query, SelectItem, SetExpr, Statement as SqlStatement, TableFactor,
 };
 
-/// Apply every rewrite rule to a statement.
-pub fn apply(statement: &mut DfStatement) {
+/// Apply every rewrite rule to a statement. Fails where PostgreSQL refuses what a rule
+/// reads (a named window combined in a way PostgreSQL does not allow).
+pub fn apply(statement: &mut DfStatement) -> crate::Result<()> {
     if let DfStatement::Statement(inner) = statement {
         postgres_interval_literals(inner.as_mut());
         match inner.as_mut() {
@@ -36,10 +37,12 @@ pub fn apply(statement: &mut DfStatement) {
                 | SqlStatement::Prepare { .. }
                 | SqlStatement::Execute { .. }
         ) {
+            crate::named_windows::inherit_named_windows(inner.as_mut()).map_err(|e| crate::PlannerError::DataFusion(e.into()))?;
             crate::char_casts::bounded_character_casts(inner.as_mut());
             crate::arith::literals::int4_literals(inner.as_mut());
         }
     }
+    Ok(())
 }
 
 /// Rule, applied only when planning failed: parameters whose type neither the client nor a
@@ -322,7 +325,7 @@ mod tests {
         let mut commands = parse(sql).unwrap();
         match commands.remove(0) {
             Command::Plan(mut statement) => {
-                apply(&mut statement);
+                apply(&mut statement).unwrap();
                 statement.to_string()
             }
             other => panic!("{other:?}"),

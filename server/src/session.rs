@@ -341,7 +341,7 @@ impl Session {
                 *location = absolute_location(self.engine.base_dir(), location);
             }
         }
-        ember_planner::rewrite::apply(&mut statement);
+        ember_planner::rewrite::apply(&mut statement)?;
         let oid_params = ember_planner::params::oid_parameters(&statement);
         // The catalog keeps the text of what it must recreate; nothing else is printed.
         let ddl_text = is_persisted_ddl(&statement).then(|| ddl_text(&statement, &state.config().options().catalog.default_schema));

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::error::ServerError;
 
@@ -18,13 +18,26 @@ pub struct Admission {
     open: AtomicUsize,
 }
 
-/// One open connection; dropping it frees the slot.
+/// One open connection; dropping it frees the slot, and so does [`Slot::release`] (a
+/// refused connection frees its slot before it is told, so a client that connects again at
+/// once is not counted twice).
 #[derive(Debug)]
-pub struct Slot(Arc<Admission>);
+pub struct Slot {
+    admission: Arc<Admission>,
+    released: AtomicBool,
+}
+
+impl Slot {
+    pub fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.admission.open.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.release();
     }
 }
 
@@ -38,9 +51,9 @@ impl Admission {
     }
 
     /// Count a newly accepted connection.
-    pub fn occupy(self: &Arc<Self>) -> Slot {
+    pub fn occupy(self: &Arc<Self>) -> Arc<Slot> {
         self.open.fetch_add(1, Ordering::AcqRel);
-        Slot(self.clone())
+        Arc::new(Slot { admission: self.clone(), released: AtomicBool::new(false) })
     }
 
     /// Whether `user`, whose connection already holds a slot, may have a session.
@@ -72,6 +85,9 @@ mod tests {
         assert!(admission.admit("root").is_ok());
         let fourth = admission.occupy();
         assert!(matches!(admission.admit("root"), Err(ServerError::TooManyConnections)));
+        fourth.release();
+        fourth.release();
+        assert!(admission.admit("root").is_ok());
         drop((fourth, third));
         assert!(admission.admit("app").is_ok());
         drop((first, second));

@@ -86,7 +86,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, security: Arc<Sec
         }
         let handlers = ConnectionHandlers {
             query: Arc::new(QueryHandler::new(session.clone())),
-            startup: Arc::new(Startup::new(session, registry.clone(), security.clone())),
+            startup: Arc::new(Startup::new(session, registry.clone(), security.clone(), slot.clone())),
             cancel: Arc::new(cancel::Canceller::new(registry.clone())),
         };
         let tls = tls.clone();

@@ -29,6 +29,8 @@ pub struct Startup {
     session: Arc<Session>,
     registry: Arc<super::cancel::SessionRegistry>,
     security: Arc<Security>,
+    /// This connection's place among `--max-connections`.
+    slot: Arc<super::admission::Slot>,
     /// Where this connection's password exchange stands.
     pending: Mutex<Pending>,
 }
@@ -41,8 +43,13 @@ enum Pending {
 }
 
 impl Startup {
-    pub fn new(session: Arc<Session>, registry: Arc<super::cancel::SessionRegistry>, security: Arc<Security>) -> Self {
-        Self { session, registry, security, pending: Mutex::new(Pending::None) }
+    pub fn new(
+        session: Arc<Session>,
+        registry: Arc<super::cancel::SessionRegistry>,
+        security: Arc<Security>,
+        slot: Arc<super::admission::Slot>,
+    ) -> Self {
+        Self { session, registry, security, slot, pending: Mutex::new(Pending::None) }
     }
 
     fn take_pending(&self) -> Pending {
@@ -68,6 +75,7 @@ impl Startup {
     {
         let user = client.metadata().get("user").cloned().unwrap_or_else(|| "ember".to_string());
         if let Err(e) = self.security.admission().admit(&user) {
+            self.slot.release();
             return Err(fatal(e.sqlstate(), e.message()));
         }
         let (pid, secret) = PIDS.generate(client);

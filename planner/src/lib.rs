@@ -30,6 +30,7 @@ pub mod pg_catalog;
 pub mod rewrite;
 pub mod set_operations;
 pub mod statement;
+pub mod subqueries;
 pub mod types;
 
 pub use error::{PlannerError, Result};

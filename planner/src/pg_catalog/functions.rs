@@ -1,7 +1,7 @@
 //! Catalog functions datafusion-pg-catalog does not provide, or provides without the
 //! session's state: `version()`, `current_setting`, `set_config`, `session_user`,
 //! `current_schemas`, `obj_description`/`col_description`/`shobj_description`, `pg_get_viewdef`,
-//! `pg_get_indexdef`, `pg_get_serial_sequence`, `format`, `pg_typeof`.
+//! `pg_get_indexdef`, `pg_get_serial_sequence`, `format`, `pg_typeof`, `to_char`.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -55,6 +55,7 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(no_temp_schema());
     ctx.register_udf(super::format::udf());
     ctx.register_udf(super::type_of::udf());
+    ctx.register_udf(super::to_char::udf());
 }
 
 /// `pg_my_temp_schema()`: the OID of the session's temporary schema, 0 when it has none.

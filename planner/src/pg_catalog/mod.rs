@@ -65,6 +65,7 @@ pub mod overrides;
 pub mod patch;
 pub mod relations;
 pub mod signatures;
+pub mod to_char;
 pub mod type_of;
 pub mod user_functions;
 

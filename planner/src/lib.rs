@@ -12,6 +12,7 @@ pub mod aggregates;
 pub mod alter;
 pub mod analyze;
 pub mod arith;
+pub mod array_compare;
 pub mod bool_literals;
 pub mod casts;
 pub mod char_casts;

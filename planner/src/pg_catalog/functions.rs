@@ -56,6 +56,8 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(super::format::udf());
     ctx.register_udf(super::type_of::udf());
     ctx.register_udf(super::to_char::udf());
+    ctx.register_udf(ScalarUDF::new_from_impl(crate::array_compare::ArrayCompare::any()));
+    ctx.register_udf(ScalarUDF::new_from_impl(crate::array_compare::ArrayCompare::all()));
 }
 
 /// `pg_my_temp_schema()`: the OID of the session's temporary schema, 0 when it has none.

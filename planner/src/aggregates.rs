@@ -8,7 +8,7 @@
 //! `bigint`, as in both.
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::{AggregateFunction, Cast, WindowFunction};
@@ -27,10 +27,7 @@ impl AnalyzerRule for BigintSum {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            crate::analyze::rewrite_node_expressions(node, |expr, schema| expr.transform_up(|e| rewrite_sum(e, schema)))
-        })
-        .data()
+        crate::analyze::rewrite_plan_expressions(plan, rewrite_sum)
     }
 }
 
@@ -67,16 +64,9 @@ fn rewrite_sum(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
 mod tests {
     use super::*;
     use datafusion::common::ScalarValue;
-    use datafusion::prelude::SessionContext;
 
     async fn first_row(sql: &str) -> Vec<ScalarValue> {
-        let config = crate::config::session_config(&crate::config::EngineOptions::default());
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_analyzer_rules(crate::bool_literals::analyzer_rules())
-            .build();
-        let batches = SessionContext::new_with_state(state).sql(sql).await.unwrap().collect().await.unwrap();
+        let batches = crate::analyze::test_context().sql(sql).await.unwrap().collect().await.unwrap();
         (0..batches[0].num_columns()).map(|c| ScalarValue::try_from_array(batches[0].column(c), 0).unwrap()).collect()
     }
 

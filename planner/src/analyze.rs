@@ -23,6 +23,14 @@ pub fn rewrite_node_expressions(
     })
 }
 
+/// Apply `rewrite` bottom-up to every expression of every node of `plan`, subqueries
+/// included: what most of Ember's analyzer rules do.
+pub fn rewrite_plan_expressions(plan: LogicalPlan, rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::TransformedResult;
+    plan.transform_up_with_subqueries(|node| rewrite_node_expressions(node, |expr, schema| expr.transform_up(|e| rewrite(e, schema))))
+        .data()
+}
+
 /// Whether analysis may give `plan` other result types than planning did: the planner
 /// types a `UNION`'s columns from its first branch and type coercion unifies the branches
 /// (`SELECT 1 UNION SELECT 10000000000` becomes `bigint`), and `sum` of a `bigint` becomes
@@ -40,4 +48,17 @@ pub fn analysis_changes_types(plan: &LogicalPlan) -> bool {
         Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     found
+}
+
+/// A context configured as Ember's sessions are (configuration and analyzer rules), for
+/// the tests of the rules.
+#[cfg(test)]
+pub fn test_context() -> datafusion::prelude::SessionContext {
+    let config = crate::config::session_config(&crate::config::EngineOptions::default());
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_analyzer_rules(crate::bool_literals::analyzer_rules())
+        .build();
+    datafusion::prelude::SessionContext::new_with_state(state)
 }

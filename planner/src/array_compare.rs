@@ -21,12 +21,10 @@ use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::binary::comparison_coercion;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
-use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, Statement, Value, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, Statement, Value, VisitMut, VisitorMut};
 
 use crate::data_error::PgDataError;
+use crate::pg_catalog::compat::ast::call;
 
 /// Apply the rule to one statement.
 pub fn array_comparisons(statement: &mut Statement) {
@@ -42,23 +40,6 @@ fn operator_text(op: &BinaryOperator) -> Option<&'static str> {
         BinaryOperator::Gt => ">",
         BinaryOperator::GtEq => ">=",
         _ => return None,
-    })
-}
-
-fn call(name: &str, args: Vec<SqlExpr>) -> SqlExpr {
-    SqlExpr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
     })
 }
 
@@ -219,16 +200,9 @@ fn compare(needle: &ArrayRef, haystack: &ArrayRef, op: &str, all: bool) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use datafusion::prelude::SessionContext;
 
     async fn row(sql: &str) -> String {
-        let config = crate::config::session_config(&crate::config::EngineOptions::default());
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_analyzer_rules(crate::bool_literals::analyzer_rules())
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = crate::analyze::test_context();
         ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(super::ArrayCompare::any()));
         ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(super::ArrayCompare::all()));
         let mut statement = datafusion::sql::sqlparser::parser::Parser::parse_sql(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}, sql).unwrap().remove(0);

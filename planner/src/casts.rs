@@ -18,7 +18,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
@@ -214,10 +214,7 @@ impl AnalyzerRule for PgCasts {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            crate::analyze::rewrite_node_expressions(node, |expr, schema| expr.transform_up(|e| rewrite_cast(e, schema)))
-        })
-        .data()
+        crate::analyze::rewrite_plan_expressions(plan, rewrite_cast)
     }
 }
 
@@ -251,17 +248,10 @@ fn rewrite_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::prelude::SessionContext;
 
     async fn one(sql: &str) -> Result<String> {
         // Ember's configuration: decimal literals are numeric, as in PostgreSQL.
-        let config = crate::config::session_config(&crate::config::EngineOptions::default());
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_analyzer_rules(crate::bool_literals::analyzer_rules())
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = crate::analyze::test_context();
         let batches = ctx.sql(sql).await?.collect().await?;
         let values = (0..batches[0].num_columns())
             .map(|c| ScalarValue::try_from_array(batches[0].column(c), 0).map(|v| v.to_string()))

@@ -13,10 +13,9 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
-    CastKind, CharacterLength, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Statement, Value, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{CastKind, CharacterLength, DataType as SqlType, Expr, Statement, Value, VisitMut, VisitorMut};
+
+use crate::pg_catalog::compat::ast::call;
 
 /// Apply the rule to one statement.
 pub fn bounded_character_casts(statement: &mut Statement) {
@@ -34,23 +33,6 @@ fn bound(data_type: &SqlType) -> Option<(bool, u64)> {
         SqlType::Char(l) | SqlType::Character(l) => Some((true, length(l).unwrap_or(1))),
         _ => None,
     }
-}
-
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
 }
 
 struct Bound;

@@ -82,16 +82,9 @@ fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
 mod tests {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
-    use datafusion::prelude::SessionContext;
 
     async fn values(sql: &str) -> Vec<Option<i64>> {
-        let config = crate::config::session_config(&crate::config::EngineOptions::default());
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_analyzer_rules(crate::bool_literals::analyzer_rules())
-            .build();
-        let batches = SessionContext::new_with_state(state).sql(sql).await.unwrap().collect().await.unwrap();
+        let batches = crate::analyze::test_context().sql(sql).await.unwrap().collect().await.unwrap();
         let mut out: Vec<Option<i64>> = batches.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().iter().collect::<Vec<_>>()).collect();
         out.sort();
         out

@@ -52,16 +52,9 @@ fn scope(expr: Expr) -> Result<Transformed<Expr>> {
 mod tests {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
-    use datafusion::prelude::SessionContext;
 
     async fn ids(sql: &str) -> Vec<i64> {
-        let config = crate::config::session_config(&crate::config::EngineOptions::default());
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_analyzer_rules(crate::bool_literals::analyzer_rules())
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = crate::analyze::test_context();
         ctx.sql("CREATE VIEW emp AS SELECT * FROM (VALUES (CAST(1 AS BIGINT), 100, 1), (2, 200, 1), (3, 50, 2), (4, 150, 2)) v(id, salary, dept)")
             .await
             .unwrap();

@@ -21,7 +21,7 @@
 
 mod aggregated_lookups;
 mod array_literals;
-mod ast;
+pub(crate) mod ast;
 mod case_subqueries;
 mod catalog_names;
 mod correlation;

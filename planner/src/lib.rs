@@ -29,6 +29,7 @@ pub mod parser;
 pub mod pg_input;
 pub mod pg_catalog;
 pub mod rewrite;
+pub mod select_list_series;
 pub mod set_operations;
 pub mod statement;
 pub mod subqueries;

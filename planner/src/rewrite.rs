@@ -40,6 +40,7 @@ pub fn apply(statement: &mut DfStatement) -> crate::Result<()> {
             crate::named_windows::inherit_named_windows(inner.as_mut()).map_err(|e| crate::PlannerError::DataFusion(e.into()))?;
             crate::char_casts::bounded_character_casts(inner.as_mut());
             crate::array_compare::array_comparisons(inner.as_mut());
+            crate::select_list_series::select_list_series(inner.as_mut());
             crate::arith::literals::int4_literals(inner.as_mut());
         }
     }

@@ -9,15 +9,23 @@
 //!
 //! [`SetComparisonScope`] (an analyzer rule) gives each such subquery an alias of its own,
 //! so its column can never be mistaken for an outer one.
+//!
+//! A scalar subquery that finds no row is NULL. DataFusion types `(SELECT 1 WHERE false)`
+//! as its column is typed, non-nullable, and the batch with the NULL then fails its own
+//! schema check. [`SetComparisonScope`] also wraps every scalar subquery in
+//! [`NullableSubquery`], an identity function whose result may be NULL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::expr::SetComparison;
-use datafusion::logical_expr::{Expr, LogicalPlan, SubqueryAlias};
+use datafusion::logical_expr::expr::{ScalarFunction, SetComparison};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SubqueryAlias, Volatility,
+};
 use datafusion::optimizer::AnalyzerRule;
 
 /// Numbers the aliases, so nested comparisons never share one.
@@ -38,6 +46,12 @@ impl AnalyzerRule for SetComparisonScope {
 }
 
 fn scope(expr: Expr) -> Result<Transformed<Expr>> {
+    if let Expr::ScalarSubquery(subquery) = &expr
+        && subquery.subquery.schema().fields().first().is_some_and(|f| !f.is_nullable())
+    {
+        let nullable = Arc::new(ScalarUDF::new_from_impl(NullableSubquery::default()));
+        return Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(nullable, vec![expr]))));
+    }
     let Expr::SetComparison(SetComparison { expr, mut subquery, op, quantifier }) = expr else {
         return Ok(Transformed::no(expr));
     };
@@ -46,6 +60,41 @@ fn scope(expr: Expr) -> Result<Transformed<Expr>> {
         subquery.subquery = Arc::new(LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(subquery.subquery, alias)?));
     }
     Ok(Transformed::yes(Expr::SetComparison(SetComparison { expr, subquery, op, quantifier })))
+}
+
+/// `ember_nullable(x)`: `x`, typed as possibly NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct NullableSubquery {
+    signature: Signature,
+}
+
+impl Default for NullableSubquery {
+    fn default() -> Self {
+        Self { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for NullableSubquery {
+    fn name(&self) -> &str {
+        "ember_nullable"
+    }
+
+    /// Named as what it wraps.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        Ok(args.first().map(|a| a.schema_name().to_string()).unwrap_or_default())
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        arg_types.first().cloned().ok_or_else(|| DataFusionError::Plan("ember_nullable takes one argument".into()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        args.args.into_iter().next().ok_or_else(|| DataFusionError::Plan("ember_nullable takes one argument".into()))
+    }
 }
 
 #[cfg(test)]
@@ -69,5 +118,11 @@ mod tests {
         assert_eq!(ids("SELECT id FROM emp WHERE salary > ANY (SELECT salary FROM emp WHERE dept = 2)").await, vec![1, 2, 4]);
         assert_eq!(ids("SELECT id FROM emp WHERE salary >= ALL (SELECT salary FROM emp)").await, vec![2]);
         assert_eq!(ids("SELECT id FROM emp WHERE salary < ALL (SELECT salary FROM emp WHERE dept = 1)").await, vec![3]);
+    }
+
+    #[tokio::test]
+    async fn a_scalar_subquery_without_a_row_is_null() {
+        let batches = crate::analyze::test_context().sql("SELECT (SELECT 1 WHERE false) AS x, 2 AS y").await.unwrap().collect().await.unwrap();
+        assert!(batches[0].column(0).is_null(0));
     }
 }

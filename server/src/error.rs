@@ -233,6 +233,9 @@ fn execution_sqlstate(msg: &str) -> &'static str {
         if lower.contains("schema") { "42P06" } else { "42P07" }
     } else if (lower.contains("doesn't exist") || lower.contains("does not exist")) && (lower.starts_with("table") || lower.starts_with("view")) {
         "42P01"
+    } else if lower.contains("subquery returned more than one row") {
+        // PostgreSQL: "more than one row returned by a subquery used as an expression".
+        "21000"
     } else if lower.contains("divide by zero") || lower.contains("division by zero") {
         "22012"
     } else if lower.contains("cannot cast") || lower.contains("invalid") && lower.contains("syntax") || lower.contains("parse") {
@@ -311,6 +314,7 @@ mod tests {
             (DataFusionError::Plan("Table 'ember.public.t' already exists".into()), "42P07"),
             (DataFusionError::Execution("Table 'nope' doesn't exist.".into()), "42P01"),
             (DataFusionError::Execution("External table 'x' already exists".into()), "42P07"),
+            (DataFusionError::Execution("Scalar subquery returned more than one row".into()), "21000"),
             (
                 DataFusionError::Context("ctx".into(), Box::new(DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None))),
                 "22012",

@@ -15,9 +15,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
-use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float32Type, Float64Type};
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
@@ -126,6 +126,8 @@ fn needs_pg_conversion(from: &DataType, to: &DataType) -> bool {
         (Kind::Float | Kind::Numeric, Kind::Int) => true,
         (Kind::Int, Kind::Int) => !integer_widens(from, to),
         (Kind::Int | Kind::Float | Kind::Numeric, Kind::Numeric) => from != to,
+        // arrow divides by a power of ten, which is not exact: 1e15 became 999999999999999.9.
+        (Kind::Numeric, Kind::Float) => matches!(from, DataType::Decimal128(..)),
         _ => false,
     }
 }
@@ -155,6 +157,13 @@ pub fn convert(values: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         }
         DataType::Decimal256(_, scale) if is_integer(to) && *scale > 0 => {
             cast_with_options(values, &DataType::Decimal256(76, 0), &strict).map_err(|_| does_not_fit(to))?
+        }
+        DataType::Decimal128(_, scale) if matches!(to, DataType::Float32 | DataType::Float64) => {
+            // The float nearest to the decimal, as PostgreSQL's numeric -> float8 (through text).
+            let scale = *scale;
+            let decimals = values.as_primitive::<Decimal128Type>();
+            let floats: Float64Array = decimals.iter().map(|v| v.and_then(|v| format!("{v}e{}", -(scale as i32)).parse::<f64>().ok())).collect();
+            Arc::new(floats)
         }
         _ => values.clone(),
     };
@@ -277,6 +286,8 @@ mod tests {
             "4,-2"
         );
         assert_eq!(one("SELECT CAST(CAST(1.005 AS DECIMAL(5,3)) AS DECIMAL(4,2))").await.unwrap(), "1.01");
+        // numeric -> float is the nearest float, not a division by a power of ten.
+        assert_eq!(one("SELECT CAST(CAST(1e15 AS DECIMAL(38,10)) AS DOUBLE) = CAST('1e15' AS DOUBLE), CAST(CAST(0.1 AS DECIMAL(38,10)) AS DOUBLE) = CAST('0.1' AS DOUBLE)").await.unwrap(), "true,true");
     }
 
     #[tokio::test]

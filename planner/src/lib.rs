@@ -23,6 +23,7 @@ pub mod depth;
 pub mod dialect;
 pub mod error;
 pub mod function;
+pub mod intervals;
 pub mod named_windows;
 pub mod params;
 pub mod parser;

@@ -62,3 +62,14 @@ pub fn test_context() -> datafusion::prelude::SessionContext {
         .build();
     datafusion::prelude::SessionContext::new_with_state(state)
 }
+
+/// The first row `sql` answers in `ctx`, its values as text joined by commas.
+#[cfg(test)]
+pub async fn first_row(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<String> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let batch = &batches[0];
+    let values = (0..batch.num_columns())
+        .map(|c| datafusion::common::ScalarValue::try_from_array(batch.column(c), 0).map(|v| v.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(values.join(","))
+}

@@ -13,8 +13,8 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Datum, Scalar};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, UInt32Array};
+use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::compute::kernels::cmp;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
@@ -161,7 +161,6 @@ fn compare(needle: &ArrayRef, haystack: &ArrayRef, op: &str, all: bool) -> Resul
     })?;
     let list = cast(haystack, &DataType::List(Arc::new(Field::new("item", common.clone(), true))))?;
     let list = list.as_list::<i32>();
-    let values = list.values();
     let needle = cast(needle, &common)?;
     let kernel = match op {
         "=" => cmp::eq,
@@ -171,25 +170,28 @@ fn compare(needle: &ArrayRef, haystack: &ArrayRef, op: &str, all: bool) -> Resul
         ">" => cmp::gt,
         _ => cmp::gt_eq,
     };
+    // One comparison over every element of the batch: `x` repeated for its row's elements.
     let offsets = list.value_offsets();
+    let (first, last) = (offsets[0] as usize, offsets[rows] as usize);
+    let owners: UInt32Array = (0..rows).flat_map(|row| std::iter::repeat_n(row as u32, (offsets[row + 1] - offsets[row]) as usize)).collect();
+    let results = kernel(&take(&needle, &owners, None)?, &list.values().slice(first, last - first))?;
     let mut out = BooleanBuilder::with_capacity(rows);
     for row in 0..rows {
         if list.is_null(row) {
             out.append_null();
             continue;
         }
-        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-        if start == end {
-            out.append_value(all);
-            continue;
+        let (start, end) = (offsets[row] as usize - first, offsets[row + 1] as usize - first);
+        let (mut trues, mut falses, mut nulls) = (0, 0, 0);
+        for i in start..end {
+            match results.is_valid(i).then(|| results.value(i)) {
+                Some(true) => trues += 1,
+                Some(false) => falses += 1,
+                None => nulls += 1,
+            }
         }
-        let elements = values.slice(start, end - start);
-        let x: Scalar<ArrayRef> = Scalar::new(needle.slice(row, 1));
-        let results = kernel(&x, &elements as &dyn Datum)?;
-        let nulls = results.null_count() > 0;
-        let trues = results.true_count();
-        let falses = results.len() - results.null_count() - trues;
-        match (all, trues > 0, falses > 0, nulls) {
+        // ANY: a true, else a NULL, else false (an empty array: false); ALL the other way round.
+        match (all, trues > 0, falses > 0, nulls > 0) {
             (false, true, _, _) | (true, _, false, false) => out.append_value(true),
             (false, false, _, false) | (true, _, true, _) => out.append_value(false),
             _ => out.append_null(),
@@ -207,12 +209,7 @@ mod tests {
         ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(super::ArrayCompare::all()));
         let mut statement = datafusion::sql::sqlparser::parser::Parser::parse_sql(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}, sql).unwrap().remove(0);
         super::array_comparisons(&mut statement);
-        let batches = ctx.sql(&statement.to_string()).await.unwrap().collect().await.unwrap();
-        let batch = &batches[0];
-        (0..batch.num_columns())
-            .map(|c| datafusion::common::ScalarValue::try_from_array(batch.column(c), 0).unwrap().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
+        crate::analyze::first_row(&ctx, &statement.to_string()).await.unwrap()
     }
 
     #[tokio::test]
@@ -221,5 +218,9 @@ mod tests {
         assert_eq!(row(constants).await, "true,false,NULL,true,NULL,NULL,true");
         let columns = "SELECT x = ANY (a), x < ALL (a), x >= ALL (a), x = ANY (e) FROM (VALUES (5, ARRAY[1, NULL], CAST(ARRAY[] AS INT[]))) v(x, a, e)";
         assert_eq!(row(columns).await, "NULL,false,NULL,false");
+        // Rows of a batch each see their own elements.
+        let rows = "SELECT count(*) FILTER (WHERE x = ANY (a)), count(*) FILTER (WHERE (x = ANY (a)) IS NULL) \
+                    FROM (VALUES (1, ARRAY[1, 2]), (3, ARRAY[1, NULL]), (2, ARRAY[5, 2]), (4, ARRAY[1, 2])) v(x, a)";
+        assert_eq!(row(rows).await, "2,1");
     }
 }

@@ -159,10 +159,20 @@ pub fn convert(values: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
             cast_with_options(values, &DataType::Decimal256(76, 0), &strict).map_err(|_| does_not_fit(to))?
         }
         DataType::Decimal128(_, scale) if matches!(to, DataType::Float32 | DataType::Float64) => {
-            // The float nearest to the decimal, as PostgreSQL's numeric -> float8 (through text).
-            let scale = *scale;
+            // The float nearest to the decimal, as PostgreSQL's numeric -> float8 (through
+            // text). When the unscaled value and the power of ten are both exact doubles,
+            // IEEE division is already the nearest float; otherwise the text round trip.
+            let scale = *scale as i32;
             let decimals = values.as_primitive::<Decimal128Type>();
-            let floats: Float64Array = decimals.iter().map(|v| v.and_then(|v| format!("{v}e{}", -(scale as i32)).parse::<f64>().ok())).collect();
+            let floats: Float64Array = decimals
+                .iter()
+                .map(|v| {
+                    v.and_then(|v| match v.unsigned_abs() <= 1 << 53 && (0..=22).contains(&scale) {
+                        true => Some(v as f64 / 10f64.powi(scale)),
+                        false => format!("{v}e{}", -scale).parse::<f64>().ok(),
+                    })
+                })
+                .collect();
             Arc::new(floats)
         }
         _ => values.clone(),
@@ -260,12 +270,7 @@ mod tests {
 
     async fn one(sql: &str) -> Result<String> {
         // Ember's configuration: decimal literals are numeric, as in PostgreSQL.
-        let ctx = crate::analyze::test_context();
-        let batches = ctx.sql(sql).await?.collect().await?;
-        let values = (0..batches[0].num_columns())
-            .map(|c| ScalarValue::try_from_array(batches[0].column(c), 0).map(|v| v.to_string()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(values.join(","))
+        crate::analyze::first_row(&crate::analyze::test_context(), sql).await
     }
 
     fn sqlstate(e: &datafusion::common::DataFusionError) -> Option<&'static str> {

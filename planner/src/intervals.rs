@@ -126,12 +126,7 @@ impl ScalarUDFImpl for IntervalSpan {
 #[cfg(test)]
 mod tests {
     async fn row(sql: &str) -> String {
-        let batches = crate::analyze::test_context().sql(sql).await.unwrap().collect().await.unwrap();
-        let batch = &batches[0];
-        (0..batch.num_columns())
-            .map(|c| datafusion::common::ScalarValue::try_from_array(batch.column(c), 0).unwrap().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
+        crate::analyze::first_row(&crate::analyze::test_context(), sql).await.unwrap()
     }
 
     #[tokio::test]

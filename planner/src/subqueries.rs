@@ -16,7 +16,6 @@
 //! [`NullableSubquery`], an identity function whose result may be NULL.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
@@ -28,9 +27,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-/// Numbers the aliases, so nested comparisons never share one.
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
 #[derive(Debug, Default)]
 pub struct SetComparisonScope;
 
@@ -40,12 +36,14 @@ impl AnalyzerRule for SetComparisonScope {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(scope)))
+        let mut next = 0;
+        plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(|e| scope(e, &mut next))))
             .data()
     }
 }
 
-fn scope(expr: Expr) -> Result<Transformed<Expr>> {
+/// `next` numbers the aliases within one plan, so nested comparisons never share one.
+fn scope(expr: Expr, next: &mut usize) -> Result<Transformed<Expr>> {
     if let Expr::ScalarSubquery(subquery) = &expr
         && subquery.subquery.schema().fields().first().is_some_and(|f| !f.is_nullable())
     {
@@ -56,7 +54,8 @@ fn scope(expr: Expr) -> Result<Transformed<Expr>> {
         return Ok(Transformed::no(expr));
     };
     if !matches!(subquery.subquery.as_ref(), LogicalPlan::SubqueryAlias(a) if a.alias.table().starts_with("__ember_any_")) {
-        let alias = format!("__ember_any_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let alias = format!("__ember_any_{next}");
+        *next += 1;
         subquery.subquery = Arc::new(LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(subquery.subquery, alias)?));
     }
     Ok(Transformed::yes(Expr::SetComparison(SetComparison { expr, subquery, op, quantifier })))

@@ -73,6 +73,7 @@ impl ScalarUDFImpl for ToChar {
         let micros = micros.as_primitive::<TimestampMicrosecondType>();
         let format = format.as_string::<i32>();
         let mut out = StringBuilder::with_capacity(rows, rows * 16);
+        let mut parsed: Option<(String, Vec<Token>)> = None;
         for i in 0..micros.len() {
             if micros.is_null(i) || format.is_null(i) {
                 out.append_null();
@@ -88,7 +89,13 @@ impl ScalarUDFImpl for ToChar {
                 }
                 None => (utc.naive_utc(), None),
             };
-            out.append_value(to_char(&local, offset, format.value(i)));
+            // The template is read once per batch (again only where it changes).
+            let template = format.value(i);
+            if parsed.as_ref().is_none_or(|(text, _)| text != template) {
+                parsed = Some((template.to_string(), parse(template)));
+            }
+            let tokens = parsed.as_ref().map(|(_, tokens)| tokens.as_slice()).unwrap_or_default();
+            out.append_value(render(tokens, &local, offset));
         }
         let out: ArrayRef = Arc::new(out.finish());
         Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?) } else { ColumnarValue::Array(out) })
@@ -157,51 +164,79 @@ fn julian_day(date: NaiveDate) -> i64 {
     date.signed_duration_since(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default()).num_days() + 2_451_545
 }
 
-/// Format one value with a PostgreSQL template.
-pub fn to_char(t: &NaiveDateTime, offset_seconds: Option<i32>, template: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = template.chars().collect();
+/// A template, read once: literal text and the patterns to fill in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Token {
+    Text(String),
+    Field { pattern: &'static str, written: String, fill: bool, ordinal: Option<bool> },
+}
+
+/// Read a PostgreSQL template.
+pub fn parse(template: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut text = String::new();
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    while let Some(c) = template[i..].chars().next() {
         if c == '"' {
+            let mut quoted = template[i + 1..].chars();
             i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' && i + 1 < chars.len() {
-                    i += 1;
+            while let Some(q) = quoted.next() {
+                i += q.len_utf8();
+                match q {
+                    '"' => break,
+                    '\\' => {
+                        if let Some(escaped) = quoted.next() {
+                            i += escaped.len_utf8();
+                            text.push(escaped);
+                        }
+                    }
+                    other => text.push(other),
                 }
-                out.push(chars[i]);
-                i += 1;
             }
-            i += 1;
             continue;
         }
-        if c == '\\' && i + 1 < chars.len() {
-            out.push(chars[i + 1]);
-            i += 2;
+        if c == '\\' && let Some(escaped) = template[i + 1..].chars().next() {
+            text.push(escaped);
+            i += 1 + escaped.len_utf8();
             continue;
         }
-        let rest: String = chars[i..].iter().collect();
-        let fill = rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("FM");
-        let body = if fill { &rest[2..] } else { &rest[..] };
-        let Some(pattern) = PATTERNS.iter().find(|p| body.len() >= p.len() && body.is_char_boundary(p.len()) && body[..p.len()].eq_ignore_ascii_case(p)) else {
-            out.push(c);
-            i += 1;
+        let rest = &template[i..];
+        let fill = rest.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("FM"));
+        let body = if fill { &rest[2..] } else { rest };
+        let Some(pattern) = PATTERNS.iter().find(|p| body.get(..p.len()).is_some_and(|b| b.eq_ignore_ascii_case(p))) else {
+            text.push(c);
+            i += c.len_utf8();
             continue;
         };
-        let written = &body[..pattern.len()];
-        let mut used = pattern.chars().count() + if fill { 2 } else { 0 };
         let after = &body[pattern.len()..];
-        let ordinal = if after.len() >= 2 && after.is_char_boundary(2) && after[..2].eq_ignore_ascii_case("TH") {
-            used += 2;
-            Some(after.starts_with('T'))
-        } else {
-            None
-        };
-        out.push_str(&field(t, offset_seconds, pattern, written, fill, ordinal));
-        i += used;
+        let ordinal = after.get(..2).filter(|a| a.eq_ignore_ascii_case("TH")).map(|a| a.starts_with('T'));
+        if !text.is_empty() {
+            tokens.push(Token::Text(std::mem::take(&mut text)));
+        }
+        tokens.push(Token::Field { pattern, written: body[..pattern.len()].to_string(), fill, ordinal });
+        i += pattern.len() + if fill { 2 } else { 0 } + if ordinal.is_some() { 2 } else { 0 };
+    }
+    if !text.is_empty() {
+        tokens.push(Token::Text(text));
+    }
+    tokens
+}
+
+/// Format one value with a read template.
+pub fn render(tokens: &[Token], t: &NaiveDateTime, offset_seconds: Option<i32>) -> String {
+    let mut out = String::new();
+    for token in tokens {
+        match token {
+            Token::Text(text) => out.push_str(text),
+            Token::Field { pattern, written, fill, ordinal } => out.push_str(&field(t, offset_seconds, pattern, written, *fill, *ordinal)),
+        }
     }
     out
+}
+
+/// Format one value with a PostgreSQL template.
+pub fn to_char(t: &NaiveDateTime, offset_seconds: Option<i32>, template: &str) -> String {
+    render(&parse(template), t, offset_seconds)
 }
 
 /// One template pattern's text.

@@ -262,7 +262,7 @@ fn unchain<T>(top: T, split: impl Fn(T) -> Link<T>) -> Vec<T> {
 
 /// `operands` as a balanced tree of `join`s, keeping their order: pairwise rounds, each
 /// halving the number of operands, left to right.
-fn rebalance<T>(mut operands: Vec<T>, join: impl Fn(T, T) -> T) -> Option<T> {
+pub(crate) fn rebalance<T>(mut operands: Vec<T>, join: impl Fn(T, T) -> T) -> Option<T> {
     while operands.len() > 1 {
         let mut next = Vec::with_capacity(operands.len().div_ceil(2));
         let mut pairs = operands.into_iter();

@@ -31,10 +31,12 @@ pub struct ServeArgs {
     /// Data directory: catalog (SQLite) and managed data.
     #[arg(long, env = "EMBER_DATA_DIR", default_value = "./ember-data")]
     pub data_dir: PathBuf,
-    /// Memory for query operators, e.g. `4GiB`, `512MB`; beyond it operators spill to disk.
-    /// Default: unbounded.
-    #[arg(long, env = "EMBER_MEMORY_LIMIT", value_parser = parse_bytes)]
-    pub memory_limit: Option<usize>,
+    /// Memory for query operators: a size (`4GiB`, `512MB`), a share of this machine's
+    /// memory (`75%`, of the physical memory or of the cgroup's limit, whichever is
+    /// smaller) or `unbounded`. Beyond it operators spill to disk; what cannot spill fails
+    /// with 53200 instead of taking the server down.
+    #[arg(long, env = "EMBER_MEMORY_LIMIT", default_value = "75%", value_parser = parse_memory_limit)]
+    pub memory_limit: MemoryLimit,
     /// Worker threads and query partitions (default: all cores).
     #[arg(long, env = "EMBER_THREADS", default_value_t = 0)]
     pub threads: usize,
@@ -167,9 +169,98 @@ pub fn parse_bytes(text: &str) -> std::result::Result<usize, String> {
     Ok((number * factor) as usize)
 }
 
+/// `--memory-limit` as written: resolved against the machine when the server starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryLimit {
+    Bytes(usize),
+    /// A share (0 < share <= 1) of the memory this process may use.
+    Share(f64),
+    Unbounded,
+}
+
+impl MemoryLimit {
+    /// The operator memory pool size, `None` for unbounded. `available` is the memory the
+    /// process may use ([`available_memory`]); a share of an unknown amount is unbounded.
+    pub fn resolve(self, available: Option<u64>) -> Option<usize> {
+        match self {
+            MemoryLimit::Bytes(bytes) => Some(bytes),
+            MemoryLimit::Share(share) => available.map(|bytes| (bytes as f64 * share) as usize),
+            MemoryLimit::Unbounded => None,
+        }
+    }
+}
+
+pub fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("unbounded") {
+        return Ok(MemoryLimit::Unbounded);
+    }
+    if let Some(percent) = text.strip_suffix('%') {
+        return match percent.trim().parse::<f64>() {
+            Ok(p) if p > 0.0 && p <= 100.0 => Ok(MemoryLimit::Share(p / 100.0)),
+            _ => Err(format!("not a share of memory: {text:?} (between 1% and 100%)")),
+        };
+    }
+    match parse_bytes(text)? {
+        0 => Err("a memory limit of 0 bytes leaves nothing for queries (use `unbounded` for no limit)".to_string()),
+        bytes => Ok(MemoryLimit::Bytes(bytes)),
+    }
+}
+
+/// The memory this process may use: the machine's physical memory, or its cgroup's
+/// limit (containers) when that is smaller. `None` when neither can be read.
+pub fn available_memory() -> Option<u64> {
+    let physical = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| mem_total(&text));
+    let cgroup = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok().and_then(|text| cgroup_limit(&text)));
+    match (physical, cgroup) {
+        (Some(p), Some(c)) => Some(p.min(c)),
+        (p, c) => p.or(c),
+    }
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kib: u64 = line.trim_start_matches("MemTotal:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// A cgroup memory limit file's value; `max` (v2) and the huge "no limit" of v1 are none.
+fn cgroup_limit(text: &str) -> Option<u64> {
+    let bytes: u64 = text.trim().parse().ok()?;
+    (bytes < 1 << 60).then_some(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_limits() {
+        assert_eq!(parse_memory_limit("4GiB").unwrap(), MemoryLimit::Bytes(4 << 30));
+        assert_eq!(parse_memory_limit("75%").unwrap(), MemoryLimit::Share(0.75));
+        assert_eq!(parse_memory_limit("Unbounded").unwrap(), MemoryLimit::Unbounded);
+        for bad in ["0", "0%", "150%", "x%", "lots"] {
+            assert!(parse_memory_limit(bad).is_err(), "{bad}");
+        }
+        assert_eq!(MemoryLimit::Share(0.5).resolve(Some(8 << 30)), Some(4 << 30));
+        assert_eq!(MemoryLimit::Share(0.5).resolve(None), None);
+        assert_eq!(MemoryLimit::Bytes(1 << 20).resolve(None), Some(1 << 20));
+        assert_eq!(MemoryLimit::Unbounded.resolve(Some(8 << 30)), None);
+    }
+
+    #[test]
+    fn machine_memory() {
+        assert_eq!(mem_total("MemTotal:       24608248 kB\nMemFree: 1 kB\n"), Some(24608248 * 1024));
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(cgroup_limit("max\n"), None);
+        assert_eq!(cgroup_limit("9223372036854771712\n"), None);
+        assert_eq!(cgroup_limit("4294967296\n"), Some(4 << 30));
+        // This machine: Linux, so at least /proc/meminfo answers.
+        assert!(available_memory().is_some_and(|bytes| bytes > 0));
+    }
 
     #[test]
     fn sizes() {
@@ -189,6 +280,7 @@ mod tests {
         assert_eq!(args.security.auth, AuthMode::Trust);
         assert_eq!(args.security.password_method, PasswordMethod::Scram);
         assert!(args.security.tls_cert.is_none() && !args.security.tls_required);
+        assert_eq!(args.memory_limit, MemoryLimit::Share(0.75));
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Engine {
     /// A DataFusion context for one session: its own settings, the shared catalog and runtime.
     pub fn new_context(&self) -> SessionContext {
         let config = session_config(&self.options).with_create_default_catalog_and_schema(false);
-        let state = SessionStateBuilder::new()
+        let builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_catalog_list(self.catalogs.clone())
@@ -87,7 +87,9 @@ impl Engine {
             .with_analyzer_rules(ember_planner::bool_literals::analyzer_rules())
             // After type coercion: text cast to bytea/interval uses PostgreSQL's input.
             .with_analyzer_rule(Arc::new(ember_planner::pg_input::PgTextInput))
-            .build();
+            .with_optimizer_rules(ember_planner::optimizer_rules::optimizer_rules());
+        // Every rule stops at once when its statement is cancelled or times out.
+        let state = crate::statement::planning::interruptible(builder).build();
         let ctx = SessionContext::new_with_state(state);
         if self.options.test_functions {
             ctx.register_udf(crate::panics::TestPanic::udf());

@@ -44,7 +44,7 @@ fn serve_command(args: ServeArgs) -> Result<()> {
     init_tracing(&args.log_level);
     let options = EngineOptions {
         threads: args.threads,
-        memory_limit: args.memory_limit,
+        memory_limit: args.memory_limit.resolve(cli::available_memory()),
         spill_dir: Some(args.data_dir.join("tmp")),
         nesting: ember_planner::depth::Nesting::for_stack(args.stack_size.max(MIN_STACK), args.max_query_size),
         test_functions: args.test_functions,
@@ -75,12 +75,17 @@ fn serve_command(args: ServeArgs) -> Result<()> {
             std::fs::create_dir_all(tmp).map_err(|e| ServerError::io(format!("cannot create {}", tmp.display()), e))?;
         }
         let functions = functions_from_args(&args.udf)?;
+        let memory_limit = options.memory_limit;
         let engine = Engine::open(&args.data_dir, options, functions).await?;
         restore::restore(&engine).await?;
         let local = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?;
         let shutdown = CancellationToken::new();
         shutdown_on_signal(shutdown.clone())?;
         tracing::info!("{}", security.describe());
+        match memory_limit {
+            Some(bytes) => tracing::info!("operator memory limit {} MiB (--memory-limit)", bytes >> 20),
+            None => tracing::warn!("operator memory unbounded: a large sort or join can exhaust the machine's memory (--memory-limit)"),
+        }
         tracing::info!(data_dir = %args.data_dir.display(), "pgwire listening on {local}");
         serve(listener, engine, security, shutdown).await;
         tracing::info!("shut down");

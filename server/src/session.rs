@@ -23,6 +23,7 @@ use crate::engine::Engine;
 use crate::error::{Result, ServerError};
 use crate::functions::Registered;
 use crate::settings::{PgSetting, SessionSettings};
+use crate::statement::planning;
 
 /// A statement planned once (at Parse time for the extended protocol), executable many times.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct PlannedStatement {
     pub oid_params: std::collections::HashMap<usize, bool>,
     /// The types of `$1..$n`, found once when the statement was planned (`None`: unknown).
     pub params: Vec<Option<datafusion::arrow::datatypes::FieldRef>>,
+    /// A long statement: its physical planning runs off the runtime threads too.
+    off_runtime: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +61,7 @@ impl PlannedStatement {
             persist: self.persist.clone(),
             oid_params: self.oid_params.clone(),
             params: self.params.clone(),
+            off_runtime: self.off_runtime,
         })
     }
 
@@ -342,20 +346,21 @@ impl Session {
             }
         }
         ember_planner::rewrite::apply(&mut statement)?;
+        let off_runtime = planning::off_runtime();
         let oid_params = ember_planner::params::oid_parameters(&statement);
         // The catalog keeps the text of what it must recreate; nothing else is printed.
         let ddl_text = is_persisted_ddl(&statement).then(|| ddl_text(&statement, &state.config().options().catalog.default_schema));
         // Parameters nothing types (`SELECT $1 || $2`) are text, as in PostgreSQL: planned
         // again with them cast when the first attempt fails.
         let retry = ember_planner::params::has_placeholders(&statement).then(|| statement.clone());
-        let plan = match state.statement_to_plan(statement).await {
+        let plan = match planning::plan(off_runtime, state.statement_to_plan(statement)).await {
             Ok(plan) => plan,
             Err(e) => {
                 let Some(mut statement) = retry else { return Err(e.into()) };
                 if !ember_planner::rewrite::untyped_parameters_as_text(&mut statement) {
                     return Err(e.into());
                 }
-                state.statement_to_plan(statement).await.map_err(|_| e)?
+                planning::plan(off_runtime, state.statement_to_plan(statement)).await.map_err(|_| e)?
             }
         };
         let params = ember_planner::params::parameter_fields(&plan)?;
@@ -365,9 +370,9 @@ impl Session {
             LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
                 self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&execute.name).cloned()
             }
-            _ => analyzed_schema(state, &plan),
+            _ => planning::blocking(off_runtime, || analyzed_schema(state, &plan))?,
         };
-        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params })
+        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params, off_runtime })
     }
 
     /// Run a planned (and bound) statement (the extended protocol's Execute).
@@ -379,7 +384,7 @@ impl Session {
     /// planned physically and run with `state`; what changes the session or the catalog
     /// (DDL, `SET`, `PREPARE`/`EXECUTE`/`DEALLOCATE`) goes through the context.
     async fn execute_with(&self, state: &SessionState, planned: PlannedStatement) -> Result<Outcome> {
-        let PlannedStatement { plan, persist, .. } = planned;
+        let PlannedStatement { plan, persist, off_runtime, .. } = planned;
         if let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = &plan {
             self.prepared
                 .lock()
@@ -405,7 +410,8 @@ impl Session {
                     LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",
                     _ => "SELECT",
                 };
-                let physical = state.create_physical_plan(&plan).await?;
+                let off_runtime = off_runtime || planning::off_runtime();
+                let physical = planning::plan(off_runtime, state.create_physical_plan(&plan)).await?;
                 let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
                 if returns_rows {
                     return Ok(Outcome::Rows { stream, tag });
@@ -605,14 +611,20 @@ pub async fn collect_stream(stream: SendableRecordBatchStream) -> Result<(Schema
 /// The columns of a query whose analysis changes result types, as the analyzer makes them
 /// (see `ember_planner::analyze::analysis_changes_types`), so Describe reports the types
 /// Execute sends.
-fn analyzed_schema(state: &SessionState, plan: &LogicalPlan) -> Option<datafusion::common::DFSchemaRef> {
+/// Errors other than an interruption are left for execution to report.
+fn analyzed_schema(state: &SessionState, plan: &LogicalPlan) -> Result<Option<datafusion::common::DFSchemaRef>> {
     if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Explain(_))
         || !ember_planner::analyze::analysis_changes_types(plan)
     {
-        return None;
+        return Ok(None);
     }
-    let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}).ok()?;
-    (analyzed.schema() != plan.schema()).then(|| analyzed.schema().clone())
+    match state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}) {
+        Ok(analyzed) => Ok((analyzed.schema() != plan.schema()).then(|| analyzed.schema().clone())),
+        Err(e) => {
+            let e = ServerError::from(e);
+            if planning::is_interruption(&e) { Err(e) } else { Ok(None) }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -88,7 +88,8 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let nesting = self.session.nesting();
-        let commands = match std::panic::catch_unwind(|| parse(query, nesting)) {
+        let off_runtime = query.len() >= statement::planning::OFF_RUNTIME_TEXT;
+        let commands = match statement::planning::blocking(off_runtime, || std::panic::catch_unwind(|| parse(query, nesting))) {
             Ok(Ok(commands)) => commands,
             Ok(Err(e)) => return Ok(vec![error_response(e.into())]),
             Err(panic) => return Ok(vec![error_response(ServerError::from_panic(&*panic))]),
@@ -102,7 +103,7 @@ impl SimpleQueryHandler for QueryHandler {
                 responses.push(error_response(e));
                 break;
             }
-            let limits = self.session.start_statement();
+            let limits = self.session.start_statement().for_text(query.len());
             let last = index + 1 == count;
             let result = limits.run(self.session.run(command, failed)).await;
             let outcome = match result {
@@ -264,7 +265,7 @@ impl QueryParser for Parser {
     {
         // Parsing and planning are part of the statement: statement_timeout and a cancel
         // apply (a Python table function runs while its statement is planned).
-        let limits = self.session.start_statement();
+        let limits = self.session.start_statement().for_text(sql.len());
         Ok(limits.run(self.session.prepare(sql)).await?)
     }
 

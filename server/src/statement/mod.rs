@@ -10,6 +10,7 @@
 //! ([`ember_udf_host::Interrupt`]).
 
 mod client;
+pub mod planning;
 mod prepared;
 
 use std::future::Future;
@@ -36,6 +37,8 @@ pub struct Limits {
     pub deadline: Option<Instant>,
     pub cancel: CancellationToken,
     running: Arc<()>,
+    /// Plan this statement off the runtime threads ([`planning`]).
+    off_runtime: bool,
 }
 
 impl Limits {
@@ -43,22 +46,44 @@ impl Limits {
     pub fn new(deadline: Option<Instant>, cancel: CancellationToken) -> (Limits, Weak<()>) {
         let running = Arc::new(());
         let handle = Arc::downgrade(&running);
-        (Limits { deadline, cancel, running }, handle)
+        (Limits { deadline, cancel, running, off_runtime: false }, handle)
+    }
+
+    /// These limits for a statement of `text_len` bytes: a long one is planned off the
+    /// runtime threads ([`planning::OFF_RUNTIME_TEXT`]).
+    pub fn for_text(mut self, text_len: usize) -> Limits {
+        self.off_runtime = text_len >= planning::OFF_RUNTIME_TEXT;
+        self
     }
 
     /// The same cancellation without the deadline (rows already computed and buffered).
     pub fn without_deadline(&self) -> Limits {
-        Limits { deadline: None, cancel: self.cancel.clone(), running: self.running.clone() }
+        Limits { deadline: None, cancel: self.cancel.clone(), running: self.running.clone(), off_runtime: self.off_runtime }
     }
 
     /// Run `work` until it ends, the deadline passes (57014) or the statement is cancelled
     /// (57014); either way `work` is dropped, which stops what it started. A panic under
     /// `work` fails the statement (XX000) and leaves the session usable.
+    /// Planning stopped by the deadline or a cancel (it looks at them between rules,
+    /// [`planning`]) fails the same way.
     pub async fn run<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let work = planning::scope(self.off_runtime, work);
         tokio::select! {
-            result = AssertUnwindSafe(work).catch_unwind() => result.unwrap_or_else(|panic| Err(ServerError::from_panic(&*panic))),
+            result = AssertUnwindSafe(work).catch_unwind() => match result {
+                Ok(Err(e)) if planning::is_interruption(&e) => Err(self.interruption()),
+                Ok(result) => result,
+                Err(panic) => Err(ServerError::from_panic(&*panic)),
+            },
             _ = deadline(self.deadline) => Err(ServerError::StatementTimeout),
             _ = self.cancel.cancelled() => Err(ServerError::Canceled),
+        }
+    }
+
+    /// Why the statement was interrupted: its deadline passed, else it was cancelled.
+    fn interruption(&self) -> ServerError {
+        match self.deadline {
+            Some(at) if Instant::now() >= at => ServerError::StatementTimeout,
+            _ => ServerError::Canceled,
         }
     }
 

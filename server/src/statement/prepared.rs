@@ -46,7 +46,7 @@ impl Session {
     /// Parse and plan one statement (`None` for an empty one). Several statements are an
     /// error, as PostgreSQL refuses them in a prepared statement.
     pub async fn prepare(&self, sql: &str) -> Result<Option<Prepared>> {
-        let mut commands = parse(sql, self.nesting())?;
+        let mut commands = super::planning::blocking(super::planning::off_runtime(), || parse(sql, self.nesting()))?;
         if commands.len() > 1 {
             let error = ParserError::ParserError("cannot insert multiple commands into a prepared statement".to_string());
             return Err(ServerError::Planner(PlannerError::DataFusion(DataFusionError::SQL(Box::new(error), None))));

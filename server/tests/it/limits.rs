@@ -117,3 +117,39 @@ async fn too_deep_too_long_and_too_large_are_errors() {
     assert_eq!(sqlstate_of(&client, "SELECT repeat('x', 1100000000)").await, "54000");
     assert_eq!(first_value(&client, "SELECT length(repeat('x', 1000))").await.as_deref(), Some("1000"));
 }
+
+/// A statement that takes long to plan neither holds the runtime thread others are served
+/// by nor outlives its `statement_timeout`: it plans off the runtime (one runtime thread
+/// here) and its rules stop at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_planning_leaves_the_runtime_and_stops_at_the_timeout() {
+    let dir = temp_dir("slow-planning");
+    let server = TestServer::start_in(&dir, &repo_root(), &["--threads", "1"]);
+    let heavy_sql = slow_to_plan();
+    let heavy = server.connect().await;
+    let other = server.connect().await;
+    let started = std::time::Instant::now();
+    let planning = tokio::spawn(async move { first_value(&heavy, &heavy_sql).await.map(|_| started.elapsed()) });
+    // Once the heavy statement is under way, the other session is still answered.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(first_value(&other, "SELECT 1").await.as_deref(), Some("1"));
+    let answered = started.elapsed();
+    let planned = planning.await.unwrap().expect("the heavy statement answers");
+    assert!(answered < planned, "SELECT 1 answered after {answered:?}, while the heavy statement took {planned:?}");
+    // With a timeout shorter than its planning, it fails with 57014 well before the end.
+    let timed = server.connect().await;
+    timed.simple_query("SET statement_timeout = '100ms'").await.unwrap();
+    let started = std::time::Instant::now();
+    let error = timed.simple_query(&slow_to_plan()).await.unwrap_err();
+    let stopped = started.elapsed();
+    let db = error.as_db_error().unwrap_or_else(|| panic!("{error:?}"));
+    assert_eq!((db.code().code(), db.message()), ("57014", "canceling statement due to statement timeout"));
+    assert!(stopped < planned / 2, "stopped after {stopped:?}; planning takes {planned:?}");
+    assert_eq!(first_value(&timed, "SELECT 2").await.as_deref(), Some("2"));
+}
+
+/// A statement that plans for a good while in a debug build.
+fn slow_to_plan() -> String {
+    let terms: Vec<String> = (0..10_000).map(|i| format!("v <> {i}")).collect();
+    format!("SELECT count(*) FROM (VALUES (-1), (-2)) AS t(v) WHERE {}", terms.join(" AND "))
+}

@@ -12,7 +12,9 @@ of the one result row as text, or the SQLSTATE PostgreSQL answered with.
 
     python3 tests/clients/query_of_death.py --dsn "host=127.0.0.1 port=5432 user=ember" [--sizes 1000,10000]
 
-runs the shapes against a server and prints the answer and the time of each.
+runs the shapes against a server and prints the answer and the time of each;
+`--explain` times planning alone instead (`EXPLAIN` of each statement, best of two), which
+is how README's planning-time table is measured, on Ember and on PostgreSQL alike.
 """
 
 import argparse
@@ -166,6 +168,7 @@ def main():
     parser.add_argument("--shapes", help="comma-separated shape names (default: all)")
     parser.add_argument("--sizes", help="comma-separated sizes instead of each shape's own")
     parser.add_argument("--ci", action="store_true", help="only the sizes the test suite runs")
+    parser.add_argument("--explain", action="store_true", help="time planning only: EXPLAIN, best of two")
     args = parser.parse_args()
     names = args.shapes.split(",") if args.shapes else list(SHAPES)
     answers = {}
@@ -175,6 +178,15 @@ def main():
             sizes = shape.ci if args.ci else shape.sizes
             sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else sizes
             for size in sizes:
+                if args.explain:
+                    times = []
+                    for _ in range(2):
+                        start = time.perf_counter()
+                        answer = run(conn, "EXPLAIN " + shape.make(size))
+                        times.append(time.perf_counter() - start)
+                    failed = isinstance(answer, dict)
+                    print(f"{name:18} {size:>7} {min(times):8.3f} s  {answer if failed else 'planned'}", flush=True)
+                    continue
                 start = time.perf_counter()
                 answer = run(conn, shape.make(size))
                 elapsed = time.perf_counter() - start

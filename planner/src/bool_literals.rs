@@ -21,7 +21,7 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule};
 /// DataFusion's analyzer rules with Ember's around them: boolean text literals,
 /// PostgreSQL's casts, `sum(bigint)` as `numeric`, the counts of `INTERSECT ALL` /
 /// `EXCEPT ALL` and the scope of `ANY`/`ALL` subqueries in front of type coercion, checked
-/// arithmetic and interval comparison by length after it.
+/// arithmetic, interval comparison by length and row values field by field after it.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     rules.insert(0, Arc::new(BoolTextLiterals));
@@ -33,6 +33,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(coercion + 3, Arc::new(crate::subqueries::SetComparisonScope));
     rules.push(Arc::new(crate::arith::checked::CheckedArithmetic));
     rules.push(Arc::new(crate::intervals::IntervalOrder));
+    rules.push(Arc::new(crate::row_values::RowValues));
     rules
 }
 

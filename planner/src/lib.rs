@@ -32,6 +32,7 @@ pub mod parser;
 pub mod pg_input;
 pub mod pg_catalog;
 pub mod rewrite;
+pub mod row_values;
 pub mod select_list_series;
 pub mod set_operations;
 pub mod statement;

@@ -53,24 +53,24 @@ pub fn off_runtime() -> bool {
 /// (and the runtime has several: a single-threaded runtime, as in unit tests, runs it
 /// in place).
 pub async fn plan<T>(off_runtime: bool, work: impl Future<Output = T>) -> T {
-    if off_runtime
-        && let Ok(handle) = tokio::runtime::Handle::try_current()
-        && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        return tokio::task::block_in_place(|| handle.block_on(work));
+    match multi_threaded(off_runtime) {
+        Some(handle) => tokio::task::block_in_place(|| handle.block_on(work)),
+        None => work.await,
     }
-    work.await
 }
 
 /// [`plan`] for synchronous work.
 pub fn blocking<T>(off_runtime: bool, work: impl FnOnce() -> T) -> T {
-    if off_runtime
-        && let Ok(handle) = tokio::runtime::Handle::try_current()
-        && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        return tokio::task::block_in_place(work);
+    match multi_threaded(off_runtime) {
+        Some(_) => tokio::task::block_in_place(work),
+        None => work(),
     }
-    work()
+}
+
+/// The current runtime when `off_runtime` and it can move work off its threads.
+fn multi_threaded(off_runtime: bool) -> Option<tokio::runtime::Handle> {
+    let handle = tokio::runtime::Handle::try_current().ok().filter(|_| off_runtime)?;
+    (handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread).then_some(handle)
 }
 
 /// The error a rule returns when the statement's interrupt flag is set; the statement

@@ -120,7 +120,7 @@ SHAPES = {
     "concat_chain": Shape(concat_chain, 1000, [10, 1000, 2000], [10, 1000]),
     "plus_chain": Shape(plus_chain, 1000, [10, 1000, 5000, 10000, 20000], [10, 1000, 20000], str),
     "nested_parens": Shape(nested_parens, 1000, [10, 100, 1000, 2000, 8000], [10, 1000, 8000], lambda n: str(n + 1)),
-    "nested_functions": Shape(nested_functions, 1000, [10, 100, 200, 1000, 2000], [10, 200]),
+    "nested_functions": Shape(nested_functions, 1000, [10, 100, 200, 1000, 2000], [10, 1000, 2000]),
     "nested_subqueries": Shape(nested_subqueries, 100, [10, 15, 100, 200], [10, 100, 200]),
     "nested_from": Shape(nested_from, 200, [10, 100, 200], [10, 100]),
     "nested_case": Shape(nested_case, 1000, [10, 100, 500, 1000, 2000], [10, 500], lambda n: "3"),

@@ -25,6 +25,7 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule};
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     rules.insert(0, Arc::new(BoolTextLiterals));
+    rules.insert(1, Arc::new(crate::insert_values::NullableInsertValues));
     // Before type coercion: only the casts the statement wrote.
     let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
     rules.insert(coercion, Arc::new(crate::casts::PgCasts));

@@ -24,6 +24,7 @@ pub mod depth;
 pub mod dialect;
 pub mod error;
 pub mod function;
+pub mod insert_values;
 pub mod intervals;
 pub mod named_windows;
 pub mod optimizer_rules;

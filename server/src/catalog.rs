@@ -18,11 +18,14 @@ pub enum ObjectKind {
     Table,
     View,
     Function,
+    /// A table whose data Ember keeps (`crate::storage`); `ddl` holds its id.
+    ManagedTable,
 }
 
 impl ObjectKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
+            ObjectKind::ManagedTable => "managed_table",
             ObjectKind::Schema => "schema",
             ObjectKind::Table => "table",
             ObjectKind::View => "view",
@@ -36,6 +39,7 @@ impl ObjectKind {
             "table" => Some(ObjectKind::Table),
             "view" => Some(ObjectKind::View),
             "function" => Some(ObjectKind::Function),
+            "managed_table" => Some(ObjectKind::ManagedTable),
             _ => None,
         }
     }
@@ -79,6 +83,7 @@ impl CatalogStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA_SQL)?;
+        conn.execute_batch(crate::storage::meta::MANAGED_SCHEMA_SQL)?;
         Ok(Self { conn: Mutex::new(conn), path })
     }
 
@@ -86,7 +91,7 @@ impl CatalogStore {
         &self.path
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (it has its own
         // transactions), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|poison| poison.into_inner())

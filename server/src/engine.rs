@@ -14,6 +14,8 @@ use ember_planner::pg_catalog::PgCatalog;
 use crate::catalog::CatalogStore;
 use crate::error::{Result, ServerError};
 use crate::functions::Functions;
+use crate::storage::Storage;
+use crate::storage::lock::DataDirLock;
 
 /// Process-wide state: one per server.
 #[derive(Debug)]
@@ -22,6 +24,9 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     catalogs: Arc<dyn CatalogProviderList>,
     store: Arc<CatalogStore>,
+    storage: Arc<Storage>,
+    /// Held while the server runs: no second server on this data directory.
+    _lock: DataDirLock,
     functions: Arc<Functions>,
     /// `pg_catalog`, built once so its OIDs are the same for every query and session.
     pg_catalog: PgCatalog,
@@ -34,7 +39,13 @@ impl Engine {
     /// Open the data directory. The remembered tables, views and functions come back with
     /// [`crate::restore::restore`].
     pub async fn open(data_dir: &Path, options: EngineOptions, functions: Functions) -> Result<Arc<Self>> {
+        let lock = DataDirLock::acquire(data_dir)?;
         let store = Arc::new(CatalogStore::open(data_dir)?);
+        let storage = Storage::new(data_dir, store.clone())?;
+        let swept = storage.sweep()?;
+        if swept > 0 {
+            tracing::info!(files = swept, "removed data files no committed table owns");
+        }
         let runtime = runtime_env(&options)?;
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         let catalog = MemoryCatalogProvider::new();
@@ -46,7 +57,7 @@ impl Engine {
         pg_catalog.register_schema(&catalog)?;
         catalogs.register_catalog(DEFAULT_CATALOG.to_string(), Arc::new(catalog));
         let base_dir = std::env::current_dir().map_err(|e| ServerError::io("cannot read working directory", e))?;
-        Ok(Arc::new(Self { options, runtime, catalogs, store, functions, pg_catalog, base_dir }))
+        Ok(Arc::new(Self { options, runtime, catalogs, store, storage, _lock: lock, functions, pg_catalog, base_dir }))
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -60,6 +71,11 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<CatalogStore> {
         &self.store
+    }
+
+    /// Managed tables: their files and the catalog rows that commit them.
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
     }
 
     /// Python functions: the worker pool and the persistent functions.

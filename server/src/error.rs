@@ -57,6 +57,10 @@ pub enum ServerError {
     ReservedConnections,
     #[error("\"{name}\" is not a {expected}")]
     WrongObjectType { name: String, expected: &'static str },
+    #[error("data directory \"{dir}\" is in use by another Ember server (pid {pid}); stop it first, or start with another --data-dir")]
+    DataDirInUse { dir: String, pid: String },
+    #[error("column \"{name}\" specified more than once")]
+    DuplicateColumn { name: String },
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -112,6 +116,8 @@ impl ServerError {
             ServerError::Panic { .. } => "XX000",
             ServerError::ProgramLimit { .. } => "54000",
             ServerError::TooManyConnections | ServerError::ReservedConnections => "53300",
+            ServerError::DataDirInUse { .. } => "55006",
+            ServerError::DuplicateColumn { .. } => "42701",
         }
     }
 

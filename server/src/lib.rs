@@ -17,8 +17,10 @@ pub mod session;
 mod session_ddl;
 mod session_functions;
 mod session_rename;
+mod session_tables;
 pub mod settings;
 pub mod statement;
+pub mod storage;
 
 use std::sync::Arc;
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use ember_planner::statement::{Command, parse};
 
-use ember_planner::config::DEFAULT_SCHEMA;
+use ember_planner::config::{DEFAULT_CATALOG, DEFAULT_SCHEMA};
+
+use crate::catalog::{ObjectKind, StoredObject};
 
 use crate::engine::Engine;
 use crate::error::{Result, ServerError};
@@ -24,6 +26,13 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
     for object in &objects {
         // Unqualified names in the stored statement resolve in public (Ember's default), or,
         // failing that, in the object's own schema (the search_path it was created under).
+        if object.kind == ObjectKind::ManagedTable {
+            match restore_managed(engine, &session, object) {
+                Ok(()) => restored += 1,
+                Err(e) => tracing::warn!(schema = %object.schema, name = %object.name, "could not restore managed table: {}", e.message()),
+            }
+            continue;
+        }
         let mut result = replay(engine, &session, &object.ddl).await;
         if result.is_err() && object.schema != DEFAULT_SCHEMA {
             let path = format!("\"{}\"", object.schema.replace('"', "\"\""));
@@ -45,6 +54,21 @@ pub async fn restore(engine: &Arc<Engine>) -> Result<()> {
         }
     }
     tracing::info!(restored, total = objects.len(), "catalog restored");
+    Ok(())
+}
+
+/// Register a managed table under its name; its rows are in the catalog already.
+fn restore_managed(engine: &Arc<Engine>, session: &Session, object: &StoredObject) -> Result<()> {
+    let id = crate::storage::meta::object_id(&object.ddl).ok_or_else(|| {
+        ServerError::DataFusion(datafusion::error::DataFusionError::Internal(format!("managed table entry without an id: {}", object.ddl)))
+    })?;
+    let table = engine.storage().open_table(id, &object.name, session.context())?;
+    let schema = engine
+        .catalogs()
+        .catalog(DEFAULT_CATALOG)
+        .and_then(|c| c.schema(&object.schema))
+        .ok_or_else(|| ServerError::UndefinedSchema { name: object.schema.clone() })?;
+    schema.register_table(object.name.clone(), table)?;
     Ok(())
 }
 

@@ -278,7 +278,7 @@ impl Session {
                 }
             }
             ember_planner::copy::CopyCommand::In { table } => Err(ServerError::Unsupported {
-                feature: format!("COPY {table} FROM STDIN (managed tables not supported yet; external tables are read-only)"),
+                feature: format!("COPY {table} FROM STDIN (not yet: load with INSERT; external tables are read-only)"),
             }),
         }
     }
@@ -402,6 +402,15 @@ impl Session {
                     // The context runs it where this statement's search_path points.
                     crate::session_ddl::qualify(state, ddl);
                     self.check_ddl(state, ddl).await?;
+                    match ddl {
+                        DdlStatement::CreateMemoryTable(create) => return self.create_managed_table(state, create).await,
+                        DdlStatement::DropTable(drop) => {
+                            if let Some(done) = self.drop_managed_table(state, drop).await? {
+                                return Ok(done);
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 self.ctx.execute_logical_plan(plan).await?.execute_stream().await?
             }
@@ -526,11 +535,8 @@ fn persist_for(plan: &LogicalPlan, ddl: Option<String>, catalog: &str, schema: &
             Some(Persist::Remove { kind: ObjectKind::View, schema, name })
         }
         DdlStatement::DropCatalogSchema(drop) => Some(Persist::RemoveSchema { schema: drop.name.schema_name().to_string() }),
-        DdlStatement::CreateMemoryTable(_) => {
-            return Err(ServerError::Unsupported {
-                feature: "CREATE TABLE for managed tables (not yet; use CREATE EXTERNAL TABLE ... STORED AS PARQUET LOCATION ..., or CREATE VIEW)".to_string(),
-            });
-        }
+        // Managed tables are recorded by the storage layer as they are created.
+        DdlStatement::CreateMemoryTable(_) => None,
         DdlStatement::CreateCatalog(_) => {
             return Err(ServerError::Unsupported { feature: "CREATE DATABASE".to_string() });
         }
@@ -592,7 +598,7 @@ fn absolute_location(base: &std::path::Path, location: &str) -> String {
 }
 
 /// DataFusion's DML plans answer with one `count` row.
-fn count_rows(batches: &[RecordBatch]) -> usize {
+pub(crate) fn count_rows(batches: &[RecordBatch]) -> usize {
     batches
         .iter()
         .filter_map(|b| b.columns().first().and_then(|c| c.as_any().downcast_ref::<UInt64Array>().map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())))

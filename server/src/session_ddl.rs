@@ -19,6 +19,7 @@ pub(crate) fn qualify(state: &SessionState, ddl: &mut DdlStatement) {
     let name = match ddl {
         DdlStatement::CreateExternalTable(c) => &mut c.name,
         DdlStatement::CreateView(v) => &mut v.name,
+        DdlStatement::CreateMemoryTable(c) => &mut c.name,
         DdlStatement::DropTable(d) => &mut d.name,
         DdlStatement::DropView(d) => &mut d.name,
         _ => return,

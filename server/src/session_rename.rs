@@ -11,6 +11,7 @@ use ember_planner::pg_catalog::PG_CATALOG;
 use crate::catalog::ObjectKind;
 use crate::error::{Result, ServerError};
 use crate::session::{Outcome, Session};
+use crate::storage::table::ManagedTable;
 
 impl Session {
     pub(crate) async fn rename(&self, spec: RenameSpec) -> Result<Outcome> {
@@ -33,8 +34,16 @@ impl Session {
         if schema.table_exist(&spec.new_name) {
             return Err(ServerError::DuplicateTable { name: spec.new_name });
         }
+        // A managed table keeps its id (and its files); only its name changes.
+        let managed = table.downcast_ref::<ManagedTable>().map(|m| m.renamed(&spec.new_name));
         // The persistent catalog first: if it cannot be written, nothing changed.
-        let kind = if is_view { ObjectKind::View } else { ObjectKind::Table };
+        let kind = if is_view {
+            ObjectKind::View
+        } else if managed.is_some() {
+            ObjectKind::ManagedTable
+        } else {
+            ObjectKind::Table
+        };
         let store = self.engine().store().clone();
         let (schema_key, old, new) = (schema_name.clone(), table_name.clone(), spec.new_name.clone());
         tokio::task::spawn_blocking(move || -> Result<()> {
@@ -43,13 +52,18 @@ impl Session {
                 return Err(ServerError::DuplicateTable { name: new });
             }
             if let Some(object) = store.get(kind, &schema_key, &old)? {
-                store.rename(kind, &schema_key, &old, &new, &rename_in_ddl(&object.ddl, &new)?)?;
+                let ddl = if kind == ObjectKind::ManagedTable { object.ddl.clone() } else { rename_in_ddl(&object.ddl, &new)? };
+                store.rename(kind, &schema_key, &old, &new, &ddl)?;
             }
             Ok(())
         })
         .await
         .map_err(|e| ServerError::io("catalog writer", std::io::Error::other(e)))??;
         schema.deregister_table(&table_name)?;
+        let table = match managed {
+            Some(renamed) => std::sync::Arc::new(renamed) as std::sync::Arc<dyn datafusion::datasource::TableProvider>,
+            None => table,
+        };
         schema.register_table(spec.new_name, table)?;
         Ok(done)
     }

@@ -12,6 +12,7 @@ mod deep;
 mod differential;
 mod introspection;
 mod limits;
+mod managed;
 mod protocol;
 mod psql;
 mod raw;

@@ -132,6 +132,9 @@ async fn integer_literals_are_int4_and_arithmetic_is_checked() {
     assert_eq!(rows[0].get::<_, i64>(0), 1);
     let row = client.query_one("SELECT count(*), sum(a) FROM (VALUES (1), (2)) v(a)", &[]).await.unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2, 3));
+    // One server per data directory: the first goes before the second starts.
+    drop(client);
+    drop(server);
     let server = TestServer::start(&dir);
     assert!(server.terminate(), "server did not exit cleanly on SIGTERM");
 }

@@ -1,0 +1,118 @@
+//! `CREATE TABLE [IF NOT EXISTS]`, `CREATE TABLE ... AS` and `DROP TABLE` of managed tables
+//! for a session (the storage itself is `crate::storage`). `INSERT` needs nothing here:
+//! DataFusion plans it and calls the table's `insert_into`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::catalog::SchemaProvider;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::{Constraint, Constraints, ResolvedTableReference};
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{CreateMemoryTable, DropTable, LogicalPlan, LogicalPlanBuilder};
+
+use crate::error::{Result, ServerError};
+use crate::session::{Outcome, Session, collect_stream, count_rows};
+use crate::statement::planning;
+use crate::storage::table::ManagedTable;
+
+/// The table's columns; those of the primary key are NOT NULL, as in PostgreSQL.
+fn not_null_keys(columns: &Schema, constraints: &Constraints) -> Schema {
+    let keys: HashSet<usize> = constraints
+        .iter()
+        .filter_map(|c| match c {
+            Constraint::PrimaryKey(indices) => Some(indices.iter().copied()),
+            Constraint::Unique(_) => None,
+        })
+        .flatten()
+        .collect();
+    let fields = columns
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if keys.contains(&i) { Arc::new(f.as_ref().clone().with_nullable(false)) } else { Arc::clone(f) })
+        .collect::<Vec<_>>();
+    Schema::new_with_metadata(fields, columns.metadata().clone())
+}
+
+impl Session {
+    /// Create the managed table `create` describes; with a query (`CREATE TABLE ... AS`),
+    /// fill it, and drop it again if that fails.
+    pub(crate) async fn create_managed_table(&self, state: &SessionState, create: &CreateMemoryTable) -> Result<Outcome> {
+        let done = |rows: Option<usize>| Outcome::Done { tag: if rows.is_some() { "SELECT" } else { "CREATE TABLE" }.to_string(), rows, oid: None };
+        if create.temporary {
+            return Err(ServerError::Unsupported { feature: "CREATE TEMPORARY TABLE (not yet)".to_string() });
+        }
+        if create.or_replace {
+            return Err(ServerError::Unsupported { feature: "CREATE OR REPLACE TABLE".to_string() });
+        }
+        let resolved = self.resolve(state, &create.name);
+        let schema = self.schema_of(&resolved)?;
+        if schema.table_exist(&resolved.table) {
+            return if create.if_not_exists { Ok(done(None)) } else { Err(ServerError::DuplicateTable { name: resolved.table.to_string() }) };
+        }
+        let columns = not_null_keys(create.input.schema().as_arrow(), &create.constraints);
+        let mut seen = HashSet::new();
+        if let Some(twice) = columns.fields().iter().find(|f| !seen.insert(f.name().as_str())) {
+            return Err(ServerError::DuplicateColumn { name: twice.name().clone() });
+        }
+        let storage = self.engine().storage();
+        let table = storage
+            .create_table(&resolved.schema, &resolved.table, Arc::new(columns), &create.column_defaults, &self.user())
+            .await?;
+        schema.register_table(resolved.table.to_string(), table.clone())?;
+        let is_query = !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row);
+        if !is_query {
+            return Ok(done(None));
+        }
+        match self.insert_plan(state, &resolved, table.clone(), create.input.as_ref().clone()).await {
+            Ok(rows) => Ok(done(Some(rows))),
+            Err(e) => {
+                // CREATE TABLE AS is one statement: no table is left behind by a failed one.
+                schema.deregister_table(&resolved.table)?;
+                storage.drop_table(&resolved.schema, &resolved.table, table.id()).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// `DROP TABLE` of a managed table; `None` when `drop` names something else.
+    pub(crate) async fn drop_managed_table(&self, state: &SessionState, drop: &DropTable) -> Result<Option<Outcome>> {
+        let resolved = self.resolve(state, &drop.name);
+        let Ok(schema) = self.schema_of(&resolved) else {
+            return Ok(None);
+        };
+        let Some(provider) = schema.table(&resolved.table).await? else {
+            return Ok(None);
+        };
+        let Some(managed) = provider.downcast_ref::<ManagedTable>() else {
+            return Ok(None);
+        };
+        self.engine().storage().drop_table(&resolved.schema, &resolved.table, managed.id()).await?;
+        schema.deregister_table(&resolved.table)?;
+        Ok(Some(Outcome::Done { tag: "DROP TABLE".to_string(), rows: None, oid: None }))
+    }
+
+    /// Run `INSERT INTO table <input>`; the number of rows written.
+    async fn insert_plan(&self, state: &SessionState, name: &ResolvedTableReference, table: Arc<ManagedTable>, input: LogicalPlan) -> Result<usize> {
+        let plan = LogicalPlanBuilder::insert_into(input, name.clone(), provider_as_source(table), InsertOp::Append)?.build()?;
+        let physical = planning::plan(planning::off_runtime(), state.create_physical_plan(&plan)).await?;
+        let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
+        let (_, batches) = collect_stream(stream).await?;
+        Ok(count_rows(&batches))
+    }
+
+    fn resolve(&self, state: &SessionState, name: &datafusion::common::TableReference) -> ResolvedTableReference {
+        let options = &state.config().options().catalog;
+        name.clone().resolve(&options.default_catalog, &options.default_schema)
+    }
+
+    fn schema_of(&self, name: &ResolvedTableReference) -> Result<Arc<dyn SchemaProvider>> {
+        self.context()
+            .catalog(&name.catalog)
+            .and_then(|c| c.schema(&name.schema))
+            .ok_or_else(|| ServerError::UndefinedSchema { name: name.schema.to_string() })
+    }
+}

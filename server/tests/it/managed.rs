@@ -1,0 +1,124 @@
+//! Managed tables over the wire: CREATE TABLE, INSERT, CREATE TABLE AS, DROP, their rows
+//! after `kill -9`, what NOT NULL and a duplicate name answer, the startup sweep of files
+//! no committed table owns, and one server per data directory.
+
+use crate::common::{TestServer, temp_dir};
+
+async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect::<Vec<_>>().join("|"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn sqlstate(err: &tokio_postgres::Error) -> &str {
+    err.code().map(|c| c.code()).unwrap_or("none")
+}
+
+fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for table in std::fs::read_dir(dir.join("tables")).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(table.path()).into_iter().flatten().flatten() {
+            files.push(file.path());
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_survive_kill_9_and_drop_removes_them() {
+    let dir = temp_dir("managed");
+    {
+        let server = TestServer::start(&dir);
+        let client = server.connect().await;
+        client
+            .batch_execute(
+                "CREATE TABLE t (id int NOT NULL, name text, score double precision DEFAULT 1.5);
+                 INSERT INTO t (id, name) VALUES (1, 'one'), (2, 'two');
+                 INSERT INTO t VALUES (3, NULL, 'NaN'), (4, 'four', 4.25);
+                 CREATE SCHEMA s;
+                 CREATE TABLE s.big AS SELECT g AS n, g % 3 AS m FROM generate_series(1, 10000) AS x(g);
+                 CREATE TABLE empty_copy AS SELECT * FROM t WHERE false;",
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows(&client, "SELECT id, name, score FROM t ORDER BY id").await, ["1|one|1.5", "2|two|1.5", "3|NULL|NaN", "4|four|4.25"]);
+        // NaN sorts above every number, and no Parquet statistic prunes it away.
+        assert_eq!(rows(&client, "SELECT id FROM t WHERE score > 100").await, ["3"]);
+        let err = client.simple_query("INSERT INTO t VALUES (NULL, 'x', 0)").await.unwrap_err();
+        assert_eq!(sqlstate(&err), "23502", "{err}");
+        let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        assert_eq!(message, "null value in column \"id\" of relation \"t\" violates not-null constraint");
+        let err = client.simple_query("CREATE TABLE t (x int)").await.unwrap_err();
+        assert_eq!(sqlstate(&err), "42P07", "{err}");
+        client.batch_execute("CREATE TABLE IF NOT EXISTS t (x int)").await.unwrap();
+        // A primary key's columns are NOT NULL, as in PostgreSQL.
+        client.batch_execute("CREATE TABLE k (id int PRIMARY KEY, v text)").await.unwrap();
+        let not_null = "SELECT attname, attnotnull FROM pg_attribute WHERE attrelid = 'k'::regclass AND attnum > 0 ORDER BY attnum";
+        assert_eq!(rows(&client, not_null).await, ["id|t", "v|f"]);
+        let err = client.simple_query("INSERT INTO k (v) VALUES ('no key')").await.unwrap_err();
+        assert_eq!(sqlstate(&err), "23502", "{err}");
+        let err = client.simple_query("CREATE TABLE d AS SELECT * FROM t, t AS u").await.unwrap_err();
+        assert_eq!(sqlstate(&err), "42701", "{err}");
+        // The failed statements left nothing behind, and the session goes on.
+        assert_eq!(rows(&client, "SELECT count(*), sum(n), count(DISTINCT m) FROM s.big").await, ["10000|50005000|3"]);
+        assert_eq!(rows(&client, "SELECT count(*) FROM empty_copy").await, ["0"]);
+        assert_eq!(rows(&client, "SELECT relname FROM pg_class WHERE relname IN ('t', 'big', 'd') ORDER BY 1").await, ["big", "t"]);
+        client.batch_execute("DROP TABLE k").await.unwrap();
+        server.kill9();
+    }
+    let files_before = data_files(&dir);
+    assert_eq!(files_before.len(), 3, "{files_before:?}");
+    // A write cut short by a crash leaves a file no catalog row names: swept at start.
+    let stray = files_before[0].with_file_name("0-deadbeef.parquet");
+    std::fs::write(&stray, b"torn").unwrap();
+    {
+        let server = TestServer::start(&dir);
+        assert!(!stray.exists(), "the stray file was not swept");
+        let client = server.connect().await;
+        assert_eq!(rows(&client, "SELECT id, name, score FROM t ORDER BY id").await, ["1|one|1.5", "2|two|1.5", "3|NULL|NaN", "4|four|4.25"]);
+        assert_eq!(rows(&client, "SELECT count(*), sum(n) FROM s.big WHERE m = 0").await, ["3333|16668333"]);
+        // Defaults came back with the table.
+        client.batch_execute("INSERT INTO t (id) VALUES (5)").await.unwrap();
+        assert_eq!(rows(&client, "SELECT score FROM t WHERE id = 5").await, ["1.5"]);
+        client.batch_execute("ALTER TABLE t RENAME TO t2; DROP TABLE s.big").await.unwrap();
+        let err = client.simple_query("SELECT * FROM s.big").await.unwrap_err();
+        assert_eq!(sqlstate(&err), "42P01", "{err}");
+        server.kill9();
+    }
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    assert_eq!(rows(&client, "SELECT count(*) FROM t2").await, ["5"]);
+    assert!(client.simple_query("SELECT * FROM s.big").await.is_err());
+    // The dropped table's file went with the sweep; t2's two inserts and the new one stay.
+    assert_eq!(data_files(&dir).len(), 3, "{:?}", data_files(&dir));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = temp_dir("dirlock");
+    let first = TestServer::start(&dir);
+    let bin = std::env::var_os("EMBER_TEST_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_ember").into());
+    let output = std::process::Command::new(bin)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("run a second server");
+    assert!(!output.status.success(), "a second server started on a directory in use");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&first.pid().to_string()) && stderr.contains("in use"), "{stderr}");
+    // A killed server's lock goes with it.
+    first.kill9();
+    let again = TestServer::start(&dir);
+    let client = again.connect().await;
+    assert_eq!(rows(&client, "SELECT 1").await, ["1"]);
+}

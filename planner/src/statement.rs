@@ -23,8 +23,8 @@ pub enum Command {
     Commit,
     /// `ROLLBACK` / `ABORT`.
     Rollback,
-    /// `SAVEPOINT x`, `RELEASE x`, `ROLLBACK TO x`: accepted inside a block (read-only work).
-    Savepoint { tag: &'static str },
+    /// `SAVEPOINT x`, `RELEASE x`, `ROLLBACK TO x`; `name` as PostgreSQL folds it.
+    Savepoint { tag: &'static str, name: String },
     /// `SET name = value` for a PostgreSQL session setting (not a `datafusion.*` key).
     Set { name: String, value: String },
     /// `RESET name` for a PostgreSQL session setting.
@@ -103,14 +103,19 @@ pub fn classify(statement: DfStatement) -> Command {
     }
 }
 
+/// An identifier as PostgreSQL keeps it: lower-cased unless quoted.
+fn folded(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() }
+}
+
 fn classify_sql(statement: SqlStatement) -> Command {
     match statement {
         SqlStatement::StartTransaction { .. } => Command::Begin,
         SqlStatement::Commit { .. } => Command::Commit,
         SqlStatement::Rollback { savepoint: None, .. } => Command::Rollback,
-        SqlStatement::Rollback { savepoint: Some(_), .. } => Command::Savepoint { tag: "ROLLBACK" },
-        SqlStatement::Savepoint { .. } => Command::Savepoint { tag: "SAVEPOINT" },
-        SqlStatement::ReleaseSavepoint { .. } => Command::Savepoint { tag: "RELEASE" },
+        SqlStatement::Rollback { savepoint: Some(name), .. } => Command::Savepoint { tag: "ROLLBACK", name: folded(&name) },
+        SqlStatement::Savepoint { name } => Command::Savepoint { tag: "SAVEPOINT", name: folded(&name) },
+        SqlStatement::ReleaseSavepoint { name } => Command::Savepoint { tag: "RELEASE", name: folded(&name) },
         SqlStatement::Discard { .. } => Command::Noop { tag: "DISCARD ALL" },
         SqlStatement::DropFunction(drop) => {
             match drop.func_desc.iter().map(|d| single_name(&d.name)).collect::<Result<Vec<_>>>() {
@@ -208,9 +213,9 @@ mod tests {
         assert!(matches!(one("END"), Command::Commit));
         assert!(matches!(one("ROLLBACK"), Command::Rollback));
         assert!(matches!(one("ABORT"), Command::Rollback));
-        assert!(matches!(one("SAVEPOINT a"), Command::Savepoint { tag: "SAVEPOINT" }));
-        assert!(matches!(one("ROLLBACK TO SAVEPOINT a"), Command::Savepoint { tag: "ROLLBACK" }));
-        assert!(matches!(one("RELEASE SAVEPOINT a"), Command::Savepoint { tag: "RELEASE" }));
+        assert!(matches!(one("SAVEPOINT a"), Command::Savepoint { tag: "SAVEPOINT", name } if name == "a"));
+        assert!(matches!(one("ROLLBACK TO SAVEPOINT A"), Command::Savepoint { tag: "ROLLBACK", name } if name == "a"));
+        assert!(matches!(one("RELEASE SAVEPOINT \"A\""), Command::Savepoint { tag: "RELEASE", name } if name == "A"));
     }
 
     #[test]

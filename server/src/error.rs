@@ -61,6 +61,8 @@ pub enum ServerError {
     DataDirInUse { dir: String, pid: String },
     #[error("column \"{name}\" specified more than once")]
     DuplicateColumn { name: String },
+    #[error("savepoint \"{name}\" does not exist")]
+    UndefinedSavepoint { name: String },
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -118,6 +120,7 @@ impl ServerError {
             ServerError::TooManyConnections | ServerError::ReservedConnections => "53300",
             ServerError::DataDirInUse { .. } => "55006",
             ServerError::DuplicateColumn { .. } => "42701",
+            ServerError::UndefinedSavepoint { .. } => "3B001",
         }
     }
 

@@ -24,6 +24,7 @@ use crate::error::{Result, ServerError};
 use crate::functions::Registered;
 use crate::settings::{PgSetting, SessionSettings};
 use crate::statement::planning;
+use crate::storage::transaction::TransactionWrites;
 
 /// A statement planned once (at Parse time for the extended protocol), executable many times.
 #[derive(Debug, Clone)]
@@ -55,6 +56,13 @@ impl PlannedStatement {
         if matches!(self.plan, LogicalPlan::Statement(PlanStatement::Prepare(_))) {
             return Ok(self.clone());
         }
+        let assigned;
+        let params = if matches!(self.plan, LogicalPlan::Dml(DmlStatement { op: WriteOp::Insert(_), .. })) {
+            assigned = assignment_casts(&self.plan, params)?;
+            &assigned
+        } else {
+            params
+        };
         Ok(PlannedStatement {
             plan: self.plan.clone().replace_params_with_values(params)?,
             result_schema: self.result_schema.clone(),
@@ -92,6 +100,8 @@ pub enum Outcome {
 
 /// One client's session.
 pub struct Session {
+    /// Managed-table writes of the open transaction block.
+    writes: Arc<TransactionWrites>,
     engine: Arc<Engine>,
     ctx: SessionContext,
     settings: Arc<Mutex<SessionSettings>>,
@@ -123,11 +133,15 @@ impl Session {
         let ctx = engine.new_context();
         let interrupts = ember_udf_host::StatementInterrupts::default();
         ctx.state_ref().write().config_mut().options_mut().extensions.insert(interrupts.clone());
+        // The transaction block's writes, which the session's scans and sinks find here.
+        let writes = Arc::new(TransactionWrites::new(engine.storage().clone()));
+        ctx.state_ref().write().config_mut().set_extension(writes.clone());
         let settings = Arc::new(Mutex::new(SessionSettings::default()));
         let user = Arc::new(Mutex::new(user));
         let handle = crate::introspection::SessionHandle { settings: settings.clone(), user: user.clone() };
         engine.pg_catalog().register_functions(&ctx, Arc::new(handle));
         Self {
+            writes,
             interrupts,
             running: Mutex::default(),
             engine,
@@ -242,10 +256,36 @@ impl Session {
     /// Execute one command of the simple query protocol (parse -> plan -> run).
     pub async fn run(&self, command: Command, in_failed_transaction: bool) -> Result<Outcome> {
         match command {
-            Command::Begin => Ok(Outcome::TransactionStart),
-            Command::Commit => Ok(Outcome::TransactionEnd { tag: if in_failed_transaction { "ROLLBACK" } else { "COMMIT" } }),
-            Command::Rollback => Ok(Outcome::TransactionEnd { tag: "ROLLBACK" }),
-            Command::Savepoint { tag } => Ok(Outcome::Done { tag: tag.to_string(), rows: None, oid: None }),
+            Command::Begin => {
+                self.writes.begin();
+                Ok(Outcome::TransactionStart)
+            }
+            Command::Commit if in_failed_transaction => {
+                self.writes.rollback();
+                Ok(Outcome::TransactionEnd { tag: "ROLLBACK" })
+            }
+            Command::Commit => {
+                self.writes.commit().await?;
+                Ok(Outcome::TransactionEnd { tag: "COMMIT" })
+            }
+            Command::Rollback => {
+                self.writes.rollback();
+                Ok(Outcome::TransactionEnd { tag: "ROLLBACK" })
+            }
+            Command::Savepoint { tag, name } => {
+                let known = match tag {
+                    "SAVEPOINT" => {
+                        self.writes.savepoint(&name);
+                        true
+                    }
+                    "RELEASE" => self.writes.release(&name),
+                    _ => self.writes.rollback_to(&name),
+                };
+                if !known {
+                    return Err(ServerError::UndefinedSavepoint { name });
+                }
+                Ok(Outcome::Done { tag: tag.to_string(), rows: None, oid: None })
+            }
             Command::Noop { tag } => Ok(Outcome::Done { tag: tag.to_string(), rows: None, oid: None }),
             Command::Set { name, value } => self.set(&name, &value),
             Command::Reset { name } => {
@@ -391,6 +431,17 @@ impl Session {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(prepare.name.clone(), prepare.input.schema().clone());
         }
+        if let LogicalPlan::Statement(PlanStatement::Deallocate(deallocate)) = &plan
+            && deallocate.name.eq_ignore_ascii_case("all")
+        {
+            // `DEALLOCATE ALL` (psycopg 3 sends it at ROLLBACK): every SQL-level prepared statement goes.
+            let names: Vec<String> = self.prepared.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(name, _)| name).collect();
+            for name in names {
+                let one = LogicalPlan::Statement(PlanStatement::Deallocate(datafusion::logical_expr::Deallocate { name }));
+                self.ctx.execute_logical_plan(one).await?;
+            }
+            return Ok(Outcome::Done { tag: "DEALLOCATE ALL".to_string(), rows: None, oid: None });
+        }
         let done_tag = completion_tag(&plan);
         let is_insert = matches!(&plan, LogicalPlan::Dml(DmlStatement { op: WriteOp::Insert(_), .. }));
         let is_copy = matches!(&plan, LogicalPlan::Copy(_));
@@ -459,6 +510,25 @@ impl Session {
         .await
         .map_err(|e| ServerError::io("catalog writer", std::io::Error::other(e)))?
     }
+}
+
+/// The parameters of an `INSERT`, each cast to the type of the column it goes to (the type
+/// the plan gave its placeholder), as PostgreSQL's assignment casts do: a client that sends
+/// a small integer as `int2` for an `integer` column writes an `integer`, and a value the
+/// column's type cannot hold is an error.
+fn assignment_casts(plan: &LogicalPlan, params: &ParamValues) -> Result<ParamValues> {
+    let ParamValues::List(list) = params else {
+        return Ok(params.clone());
+    };
+    let fields = plan.get_parameter_fields()?;
+    let mut cast = list.clone();
+    for (i, slot) in cast.iter_mut().enumerate() {
+        let Some(Some(field)) = fields.get(&format!("${}", i + 1)) else { continue };
+        if !slot.value.is_null() && slot.value.data_type() != *field.data_type() {
+            slot.value = slot.value.cast_to(field.data_type())?;
+        }
+    }
+    Ok(ParamValues::List(cast))
 }
 
 /// `None` for statements that return rows; the command tag for the rest.

@@ -66,6 +66,32 @@ def test_transactions(ember):
             assert c.execute("SELECT 4").fetchone() == (4,)
 
 
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_managed_table_writes_in_transactions(ember, binary):
+    """psycopg's default: every statement in a transaction. executemany prepares the
+    INSERT server-side (small ints are sent as int2 for an integer column), rollback()
+    sends DEALLOCATE ALL, and only committed rows are seen by another connection."""
+    table = f"items_psycopg3_{'bin' if binary else 'txt'}"
+    rows = [(i, f"item {i}", i * 1.5) for i in range(20)]
+    with psycopg.connect(ember.dsn()) as writer, psycopg.connect(ember.dsn(), autocommit=True) as reader:
+        writer.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, name text NOT NULL, price float8)")
+        writer.commit()
+        cur = writer.cursor(binary=binary)
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)", rows)
+        assert cur.execute(f"SELECT count(*) FROM {table}").fetchone() == (20,)
+        assert reader.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        writer.rollback()
+        assert reader.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)", rows)
+        writer.commit()
+        got = reader.execute(f"SELECT id, name, price FROM {table} ORDER BY id").fetchall()
+        assert got == rows
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            cur.execute(f"INSERT INTO {table} VALUES (%s, %s, %s)", (99, None, 1.0))
+        writer.rollback()
+        reader.execute(f"DROP TABLE {table}")
+
 @pytest.mark.needs_catalog
 def test_type_info_fetch(conn):
     # psycopg's TypeInfo.fetch queries pg_type (what register adapters for json/arrays use).

@@ -147,7 +147,7 @@ impl Transaction {
 /// Whether `command` may run in a transaction block that already failed: only what ends
 /// the block (PostgreSQL answers everything else with 25P02).
 pub fn allowed_in_failed_transaction(command: &Command) -> bool {
-    matches!(command, Command::Commit | Command::Rollback | Command::Savepoint { tag: "ROLLBACK" })
+    matches!(command, Command::Commit | Command::Rollback | Command::Savepoint { tag: "ROLLBACK", .. })
 }
 
 /// Refuse a statement in a failed transaction block unless it ends the block.

@@ -96,15 +96,19 @@ impl CatalogStore {
     pub fn add_data_files(&self, id: i64, files: &[DataFile]) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let exists: Option<i64> = tx.query_row("SELECT id FROM managed_tables WHERE id = ?1", params![id], |row| row.get(0)).optional()?;
-        if exists.is_none() {
-            return Err(internal(format!("managed table {id} was dropped while it was written to")));
-        }
         for file in files {
-            tx.execute(
-                "INSERT INTO data_files (table_id, path, size, row_count) VALUES (?1, ?2, ?3, ?4)",
-                params![id, file.path, file.size as i64, file.rows as i64],
-            )?;
+            insert_file(&tx, id, file)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Commit the files of several tables (a transaction block's) in one transaction.
+    pub fn add_data_files_of_tables(&self, files: &[(i64, DataFile)]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for (id, file) in files {
+            insert_file(&tx, *id, file)?;
         }
         tx.commit()?;
         Ok(())
@@ -147,6 +151,19 @@ impl CatalogStore {
         tx.commit()?;
         Ok(live)
     }
+}
+
+/// Record `file` of table `id`, which must still exist.
+fn insert_file(tx: &rusqlite::Transaction<'_>, id: i64, file: &DataFile) -> Result<()> {
+    let exists: Option<i64> = tx.query_row("SELECT id FROM managed_tables WHERE id = ?1", params![id], |row| row.get(0)).optional()?;
+    if exists.is_none() {
+        return Err(ServerError::UndefinedTable { name: format!("(dropped while it was written to, id {id})") });
+    }
+    tx.execute(
+        "INSERT INTO data_files (table_id, path, size, row_count) VALUES (?1, ?2, ?3, ?4)",
+        params![id, file.path, file.size as i64, file.rows as i64],
+    )?;
+    Ok(())
 }
 
 fn delete_table_rows(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<()> {

@@ -12,6 +12,7 @@ pub mod lock;
 pub mod meta;
 mod sink;
 pub mod table;
+pub mod transaction;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::datasource::sink::DataSink;
 use datafusion::error::{DataFusionError, Result};
@@ -23,6 +24,7 @@ use futures::StreamExt;
 use super::Storage;
 use super::meta::DataFile;
 use super::table::Files;
+use super::transaction::{Pending, TransactionWrites};
 
 /// The sink of one `INSERT` (or `CREATE TABLE AS`) into a managed table.
 #[derive(Debug)]
@@ -47,8 +49,12 @@ impl TableSink {
         Self { table_id, table_name, schema, declared, files, storage }
     }
 
-    /// `23502` for a NULL in a NOT NULL column; the batch with the table's own schema.
+    /// `23502` for a NULL in a NOT NULL column; the batch with the table's own schema, its
+    /// columns cast to the table's types where they differ (a parameter the client typed
+    /// `int2` bound for an `int4` column), failing on a value the type cannot hold.
     fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let strict = CastOptions { safe: false, ..CastOptions::default() };
+        let mut columns = Vec::with_capacity(batch.num_columns());
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             if !field.is_nullable() && column.logical_null_count() > 0 {
                 return Err(PgDataError::new(
@@ -57,8 +63,9 @@ impl TableSink {
                 )
                 .into());
             }
+            columns.push(if column.data_type() == field.data_type() { Arc::clone(column) } else { cast_with_options(column, field.data_type(), &strict)? });
         }
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec())?)
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 }
 
@@ -74,7 +81,7 @@ impl DataSink for TableSink {
         &self.declared
     }
 
-    async fn write_all(&self, mut data: SendableRecordBatchStream, _context: &Arc<TaskContext>) -> Result<u64> {
+    async fn write_all(&self, mut data: SendableRecordBatchStream, context: &Arc<TaskContext>) -> Result<u64> {
         let (path, absolute) = self.storage.new_data_file(self.table_id).map_err(to_df)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         let schema = Arc::clone(&self.schema);
@@ -115,6 +122,12 @@ impl DataSink for TableSink {
             }
         };
         let file = DataFile { path, size, rows };
+        if let Some(block) = context.session_config().get_extension::<TransactionWrites>()
+            && block.in_block()
+        {
+            block.defer(Pending { table_id: self.table_id, files: self.files.clone(), file });
+            return Ok(rows);
+        }
         let store = Arc::clone(self.storage.store());
         let (id, committed) = (self.table_id, file.clone());
         let result = tokio::task::spawn_blocking(move || store.add_data_files(id, std::slice::from_ref(&committed)))

@@ -109,7 +109,10 @@ impl TableProvider for ManagedTable {
     }
 
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
-        let files = self.snapshot();
+        let mut files = Vec::clone(&self.snapshot());
+        if let Some(block) = state.config().get_extension::<super::transaction::TransactionWrites>() {
+            files.extend(block.pending_files(self.id));
+        }
         if files.is_empty() {
             return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
         }

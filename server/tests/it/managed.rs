@@ -122,3 +122,55 @@ async fn a_second_server_on_the_same_data_directory_is_refused() {
     let client = again.connect().await;
     assert_eq!(rows(&client, "SELECT 1").await, ["1"]);
 }
+
+/// Writes in `BEGIN ... COMMIT` are seen by their own session at once and by others only
+/// after COMMIT; ROLLBACK, ROLLBACK TO SAVEPOINT, a failed block and a dropped connection
+/// keep nothing, and leave no file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_in_a_transaction_block_are_seen_together_at_commit() {
+    let dir = temp_dir("managed-tx");
+    let server = TestServer::start(&dir);
+    let writer = server.connect().await;
+    let reader = server.connect().await;
+    writer.batch_execute("CREATE TABLE acct (id int NOT NULL, amount int)").await.unwrap();
+    let count = "SELECT count(*) FROM acct";
+    writer.batch_execute("BEGIN; INSERT INTO acct VALUES (1, 10); INSERT INTO acct VALUES (2, 20)").await.unwrap();
+    assert_eq!(rows(&writer, count).await, ["2"], "a block reads its own writes");
+    assert_eq!(rows(&reader, count).await, ["0"], "nobody else sees them before COMMIT");
+    writer.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&reader, count).await, ["2"]);
+
+    writer.batch_execute("BEGIN; INSERT INTO acct VALUES (3, 30); ROLLBACK").await.unwrap();
+    assert_eq!(rows(&writer, count).await, ["2"]);
+
+    writer
+        .batch_execute(
+            "BEGIN; INSERT INTO acct VALUES (4, 40); SAVEPOINT a; INSERT INTO acct VALUES (5, 50);
+             ROLLBACK TO SAVEPOINT a; INSERT INTO acct VALUES (6, 60); RELEASE SAVEPOINT a; COMMIT",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows(&reader, "SELECT id FROM acct ORDER BY id").await, ["1", "2", "4", "6"]);
+    let err = writer.simple_query("ROLLBACK TO SAVEPOINT nowhere").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "3B001", "{err}");
+
+    // A block that failed keeps nothing, even when it is ended with COMMIT.
+    writer.batch_execute("BEGIN; INSERT INTO acct VALUES (7, 70)").await.unwrap();
+    assert_eq!(sqlstate(&writer.simple_query("INSERT INTO acct VALUES (NULL, 0)").await.unwrap_err()), "23502");
+    let ended = writer.simple_query("COMMIT").await.unwrap();
+    assert!(ended.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::CommandComplete(_))));
+    assert_eq!(rows(&reader, count).await, ["4"]);
+
+    // A connection that ends inside a block rolls it back.
+    writer.batch_execute("BEGIN; INSERT INTO acct VALUES (8, 80)").await.unwrap();
+    drop(writer);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(rows(&reader, count).await, ["4"]);
+    // Four committed statements, four files: nothing rolled back is left on disk.
+    assert_eq!(data_files(&dir).len(), 4, "{:?}", data_files(&dir));
+    drop(reader);
+    server.kill9();
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    assert_eq!(rows(&client, "SELECT sum(amount) FROM acct").await, ["130"]);
+}

@@ -44,8 +44,17 @@ pub struct CopyOptions {
 #[derive(Debug, Clone)]
 pub enum CopyCommand {
     Out(CopyOut),
-    /// `COPY table FROM STDIN`: names the table.
-    In { table: String },
+    In(CopyIn),
+}
+
+/// `COPY table [(columns)] FROM STDIN`: where the rows go and how they are written.
+#[derive(Debug, Clone)]
+pub struct CopyIn {
+    /// The table as written (`"s"."t"`), to resolve like any relation name.
+    pub table: String,
+    /// The columns the data has, in order; empty for all of the table's.
+    pub columns: Vec<String>,
+    pub options: CopyOptions,
 }
 
 /// A copy-protocol `COPY` parsed by sqlparser ([`crate::parser`] picks those out); `None`
@@ -56,12 +65,13 @@ pub fn from_statement(statement: Statement) -> Option<Result<CopyCommand>> {
     };
     match (to, target) {
         (true, CopyTarget::Stdout) => Some(copy_out(source, &options, &legacy_options).map(CopyCommand::Out)),
-        (false, CopyTarget::Stdin) => Some(Ok(CopyCommand::In {
-            table: match source {
-                CopySource::Table { table_name, .. } => table_name.to_string(),
-                CopySource::Query(q) => q.to_string(),
-            },
-        })),
+        (false, CopyTarget::Stdin) => Some(match source {
+            CopySource::Table { table_name, columns } => copy_options(&options, &legacy_options).map(|options| {
+                let columns = columns.iter().map(|c| if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() }).collect();
+                CopyCommand::In(CopyIn { table: table_name.to_string(), columns, options })
+            }),
+            CopySource::Query(_) => Err(PlannerError::Unsupported { feature: "COPY (query) FROM STDIN".to_string() }),
+        }),
         _ => None,
     }
 }
@@ -87,6 +97,12 @@ fn copy_out(source: CopySource, options: &[CopyOption], legacy: &[CopyLegacyOpti
         CopySource::Query(query) => query,
         CopySource::Table { table_name, columns } => table_query(table_name, columns)?,
     };
+    let options = copy_options(options, legacy)?;
+    Ok(CopyOut { query: Box::new(DfStatement::Statement(Box::new(Statement::Query(query)))), options })
+}
+
+/// The format options of a `COPY`, in the current or the legacy syntax.
+fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyOptions> {
     let mut out = CopyOptions {
         format: CopyFormat::Text,
         header: false,
@@ -145,7 +161,7 @@ fn copy_out(source: CopySource, options: &[CopyOption], legacy: &[CopyLegacyOpti
     if out.header && out.format != CopyFormat::Csv {
         return Err(PlannerError::Unsupported { feature: "COPY HEADER outside CSV format".to_string() });
     }
-    Ok(CopyOut { query: Box::new(DfStatement::Statement(Box::new(Statement::Query(query)))), options: out })
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -184,7 +200,14 @@ mod tests {
 
     #[test]
     fn copy_from_stdin_and_datafusion_copy() {
-        assert!(matches!(parse_copy("COPY t FROM STDIN"), Some(Ok(CopyCommand::In { .. }))));
+        match parse_copy("COPY s.\"T\" (A, \"B\") FROM STDIN WITH (FORMAT csv, HEADER)") {
+            Some(Ok(CopyCommand::In(copy))) => {
+                assert_eq!((copy.table.as_str(), copy.columns.as_slice()), ("s.\"T\"", &["a".to_string(), "B".to_string()][..]));
+                assert_eq!((copy.options.format, copy.options.header, copy.options.delimiter), (CopyFormat::Csv, true, ','));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse_copy("COPY t FROM STDIN"), Some(Ok(CopyCommand::In(_)))));
         assert!(parse_copy("COPY t TO 'out.parquet'").is_none());
         assert!(parse_copy("SELECT 1").is_none());
         assert!(matches!(parse_copy("COPY t TO STDOUT (FORMAT xml)"), Some(Err(_))));

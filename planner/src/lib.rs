@@ -19,6 +19,7 @@ pub mod char_casts;
 pub mod config;
 pub mod conjunctions;
 pub mod copy;
+pub mod copy_text;
 pub mod data_error;
 pub mod depth;
 pub mod dialect;

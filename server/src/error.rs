@@ -63,6 +63,8 @@ pub enum ServerError {
     DuplicateColumn { name: String },
     #[error("savepoint \"{name}\" does not exist")]
     UndefinedSavepoint { name: String },
+    #[error("column \"{name}\" of relation \"{table}\" does not exist")]
+    UndefinedColumn { name: String, table: String },
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -121,6 +123,7 @@ impl ServerError {
             ServerError::DataDirInUse { .. } => "55006",
             ServerError::DuplicateColumn { .. } => "42701",
             ServerError::UndefinedSavepoint { .. } => "3B001",
+            ServerError::UndefinedColumn { .. } => "42703",
         }
     }
 

@@ -18,6 +18,7 @@ mod session_ddl;
 mod session_functions;
 mod session_rename;
 mod session_tables;
+mod session_copy;
 pub mod settings;
 pub mod statement;
 pub mod storage;

@@ -94,6 +94,8 @@ pub enum Outcome {
     TransactionEnd { tag: &'static str },
     /// `COPY ... TO STDOUT`: rows to send through the copy protocol.
     CopyOut { stream: SendableRecordBatchStream, options: ember_planner::copy::CopyOptions },
+    /// `COPY ... FROM STDIN`: the client sends the rows next (CopyData ... CopyDone).
+    CopyIn(Box<crate::session_copy::CopyInTarget>),
     /// A session setting changed; reported to the client when the setting is GUC_REPORT.
     SettingChanged { setting: &'static PgSetting, value: String, tag: &'static str },
 }
@@ -185,6 +187,10 @@ impl Session {
         let current = self.statement_token.lock().unwrap_or_else(|p| p.into_inner());
         self.interrupts.current().interrupt();
         current.cancel();
+    }
+
+    pub(crate) fn writes(&self) -> &Arc<TransactionWrites> {
+        &self.writes
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -317,9 +323,7 @@ impl Session {
                     _ => Err(ServerError::Unsupported { feature: "COPY of a statement that returns no rows".to_string() }),
                 }
             }
-            ember_planner::copy::CopyCommand::In { table } => Err(ServerError::Unsupported {
-                feature: format!("COPY {table} FROM STDIN (not yet: load with INSERT; external tables are read-only)"),
-            }),
+            ember_planner::copy::CopyCommand::In(copy) => Ok(Outcome::CopyIn(Box::new(self.copy_in_start(copy).await?))),
         }
     }
 
@@ -358,7 +362,7 @@ impl Session {
 
     /// The session's state for one statement: its settings, functions and catalog as they
     /// are now. One copy per statement serves planning, physical planning and execution.
-    fn snapshot(&self) -> SessionState {
+    pub(crate) fn snapshot(&self) -> SessionState {
         self.sync_functions();
         let mut state = self.ctx.state();
         let pinned = ember_udf_host::StatementInterrupts::pinned(self.interrupts.current());

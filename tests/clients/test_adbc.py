@@ -81,9 +81,9 @@ def test_error_recovery_and_unsupported_ingest(conn):
     conn.rollback()  # the driver runs without autocommit, as against PostgreSQL
     cur.execute("SELECT 5 AS five")
     assert cur.fetchone() == (5,)
-    # Bulk ingest creates a managed table and COPYs into it: a clear "not supported" until
-    # Ember has COPY FROM STDIN, and the connection keeps working.
-    with pytest.raises(adbc.NotSupportedError, match="COPY .* FROM STDIN"):
+    # Bulk ingest creates a managed table and COPYs into it in binary format: a clear "not
+    # supported" until Ember reads binary COPY data, and the connection keeps working.
+    with pytest.raises(adbc.NotSupportedError, match="COPY .* FROM STDIN in binary format"):
         cur.adbc_ingest("ingested_adbc", pa.table({"a": [1, 2]}), mode="create")
     conn.rollback()
     cur.execute("SELECT 6 AS six")

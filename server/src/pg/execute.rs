@@ -76,7 +76,14 @@ where
             status = status.to_error_state();
         }
         Response::CopyOut(copy) => pgwire::api::copy::send_copy_out_response(client, copy).await?,
-        Response::CopyIn(_) | Response::CopyBoth(_) => {
+        Response::CopyIn(copy) => {
+            // The rows come next as CopyData; pgwire hands them to the copy handler.
+            pgwire::api::copy::send_copy_in_response(client, copy).await?;
+            client.set_state(PgWireConnectionState::CopyInProgress(true));
+            client.set_transaction_status(status);
+            return Ok(true);
+        }
+        Response::CopyBoth(_) => {
             return Err(crate::error::ServerError::Unsupported { feature: "COPY through the extended protocol".into() }.into());
         }
     }

@@ -3,6 +3,7 @@
 mod admission;
 mod cancel;
 mod copy;
+mod copy_in;
 mod encode;
 mod execute;
 mod params;
@@ -51,6 +52,10 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         self.cancel.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        self.query.clone()
     }
 }
 

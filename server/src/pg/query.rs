@@ -27,13 +27,16 @@ use crate::session::{Outcome, PlannedStatement, Session};
 use crate::statement::{self, Prepared, Transaction};
 
 pub struct QueryHandler {
-    session: Arc<Session>,
+    pub(super) session: Arc<Session>,
     parser: Arc<Parser>,
+    /// The `COPY ... FROM STDIN` whose data is arriving, and the error that ended one.
+    pub(super) copy_in: std::sync::Mutex<Option<Box<crate::session_copy::CopyInTarget>>>,
+    pub(super) copy_error: std::sync::Mutex<Option<ServerError>>,
 }
 
 impl QueryHandler {
     pub fn new(session: Arc<Session>) -> Self {
-        Self { parser: Arc::new(Parser { session: session.clone() }), session }
+        Self { parser: Arc::new(Parser { session: session.clone() }), session, copy_in: Default::default(), copy_error: Default::default() }
     }
 
     fn text_options(&self) -> TextOptions {
@@ -114,6 +117,11 @@ impl SimpleQueryHandler for QueryHandler {
                 }
             };
             Self::report(client, reported_change(&outcome)).await?;
+            if let Outcome::CopyIn(target) = outcome {
+                // The client sends the rows next; statements after the COPY are not run.
+                responses.push(super::copy_in::start(self, target));
+                break;
+            }
             transaction = transaction.after(&outcome);
             match limits.run(response(outcome, &Format::UnifiedText, !last, limits.clone(), self.text_options())).await {
                 Ok(r) => responses.push(r),
@@ -201,6 +209,9 @@ impl ExtendedQueryHandler for QueryHandler {
         };
         let outcome = limits.run(self.session.execute_prepared(prepared, &params, failed)).await?;
         Self::report(client, reported_change(&outcome)).await?;
+        if let Outcome::CopyIn(target) = outcome {
+            return Ok(super::copy_in::start(self, target));
+        }
         Ok(limits.run(response(outcome, &portal.result_column_format, false, limits.clone(), self.text_options())).await?)
     }
 }

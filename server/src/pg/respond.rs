@@ -46,6 +46,8 @@ pub async fn response(
             }
             Response::Execution(t)
         }
+        // The query handlers answer it themselves (super::copy_in::start).
+        Outcome::CopyIn(_) => return Err(ServerError::Protocol { message: "COPY FROM STDIN answered out of turn".to_string() }),
         Outcome::CopyOut { stream, options } => Response::CopyOut(super::copy::copy_response(stream, options, limits, text)?),
         Outcome::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
         Outcome::TransactionEnd { tag } => Response::TransactionEnd(Tag::new(tag)),

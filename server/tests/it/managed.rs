@@ -174,3 +174,44 @@ async fn writes_in_a_transaction_block_are_seen_together_at_commit() {
     let client = server.connect().await;
     assert_eq!(rows(&client, "SELECT sum(amount) FROM acct").await, ["130"]);
 }
+
+/// `COPY ... FROM STDIN` in text and CSV through the copy protocol (tokio-postgres sends it
+/// in the extended protocol): all rows or none, bad data refused with its SQLSTATE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_stdin_loads_all_rows_or_none() {
+    use futures::SinkExt;
+    let dir = temp_dir("managed-copy");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    client.batch_execute("CREATE TABLE c (id int NOT NULL, name text, d date, score float8 DEFAULT 0.5)").await.unwrap();
+    async fn copy(client: &tokio_postgres::Client, sql: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
+        let sink = client.copy_in(sql).await?;
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::copy_from_slice(data.as_bytes())).await?;
+        sink.finish().await
+    }
+    let text = "1\tone\t2024-01-02\t1.5\n2\t\\N\t2024-02-03\t\\N\n3\tt\\tab\t2024-03-04\t3\n";
+    assert_eq!(copy(&client, "COPY c FROM STDIN", text).await.unwrap(), 3);
+    let csv = "id,name,d\n4,\"four, \"\"4\"\"\",2024-04-05\n5,,2024-05-06\n";
+    assert_eq!(copy(&client, "COPY c (id, name, d) FROM STDIN WITH (FORMAT csv, HEADER)", csv).await.unwrap(), 2);
+    assert_eq!(
+        rows(&client, "SELECT id, name, d, score FROM c ORDER BY id").await,
+        ["1|one|2024-01-02|1.5", "2|NULL|2024-02-03|NULL", "3|t\tab|2024-03-04|3", "4|four, \"4\"|2024-04-05|0.5", "5|NULL|2024-05-06|0.5"]
+    );
+    // A bad row anywhere keeps none of the COPY's rows.
+    let err = copy(&client, "COPY c FROM STDIN", "6\tsix\t2024-01-01\t1\n7\tseven\n").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "22P04", "{err:?}");
+    let err = copy(&client, "COPY c (id) FROM STDIN", "8\n\\N\n").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "23502", "{err:?}");
+    let err = copy(&client, "COPY c (id) FROM STDIN", "9x\n").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "22P02", "{err:?}");
+    assert_eq!(rows(&client, "SELECT count(*) FROM c").await, ["5"]);
+    let err = client.simple_query("COPY c (nope) FROM STDIN").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42703", "{err:?}");
+    // Inside a transaction block the COPY's rows wait for COMMIT with the rest.
+    client.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(copy(&client, "COPY c (id) FROM STDIN", "10\n11\n").await.unwrap(), 2);
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(rows(&client, "SELECT count(*) FROM c").await, ["5"]);
+    assert_eq!(data_files(&dir).len(), 2, "{:?}", data_files(&dir));
+}

@@ -7,6 +7,7 @@
 mod auth;
 mod common;
 mod copy;
+mod crash;
 mod decode;
 mod deep;
 mod differential;

@@ -446,6 +446,11 @@ impl Session {
             }
             return Ok(Outcome::Done { tag: "DEALLOCATE ALL".to_string(), rows: None, oid: None });
         }
+        if let LogicalPlan::Dml(dml @ DmlStatement { op: WriteOp::Truncate, .. }) = &plan
+            && let Some(done) = self.truncate_managed_table(dml).await?
+        {
+            return Ok(done);
+        }
         let done_tag = completion_tag(&plan);
         let is_insert = matches!(&plan, LogicalPlan::Dml(DmlStatement { op: WriteOp::Insert(_), .. }));
         let is_copy = matches!(&plan, LogicalPlan::Copy(_));

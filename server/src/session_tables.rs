@@ -1,4 +1,4 @@
-//! `CREATE TABLE [IF NOT EXISTS]`, `CREATE TABLE ... AS` and `DROP TABLE` of managed tables
+//! `CREATE TABLE [IF NOT EXISTS]`, `CREATE TABLE ... AS`, `DROP TABLE` and `TRUNCATE` of managed tables
 //! for a session (the storage itself is `crate::storage`). `INSERT` needs nothing here:
 //! DataFusion plans it and calls the table's `insert_into`.
 
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use datafusion::catalog::SchemaProvider;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{Constraint, Constraints, ResolvedTableReference};
-use datafusion::datasource::provider_as_source;
+use datafusion::datasource::{DefaultTableSource, provider_as_source};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{CreateMemoryTable, DropTable, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{CreateMemoryTable, DmlStatement, DropTable, LogicalPlan, LogicalPlanBuilder};
 
 use crate::error::{Result, ServerError};
 use crate::session::{Outcome, Session, collect_stream, count_rows};
@@ -93,6 +93,18 @@ impl Session {
         self.engine().storage().drop_table(&resolved.schema, &resolved.table, managed.id()).await?;
         schema.deregister_table(&resolved.table)?;
         Ok(Some(Outcome::Done { tag: "DROP TABLE".to_string(), rows: None, oid: None }))
+    }
+
+    /// `TRUNCATE` of a managed table; `None` when `dml` truncates something else.
+    pub(crate) async fn truncate_managed_table(&self, dml: &DmlStatement) -> Result<Option<Outcome>> {
+        let Some(source) = dml.target.downcast_ref::<DefaultTableSource>() else {
+            return Ok(None);
+        };
+        let Some(table) = source.table_provider.downcast_ref::<ManagedTable>() else {
+            return Ok(None);
+        };
+        table.truncate(self.writes()).await?;
+        Ok(Some(Outcome::Done { tag: "TRUNCATE TABLE".to_string(), rows: None, oid: None }))
     }
 
     /// Run `INSERT INTO table <input>`; the number of rows written.

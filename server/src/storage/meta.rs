@@ -91,24 +91,18 @@ impl CatalogStore {
         Ok((TableMeta { id, schema, defaults, owner }, files))
     }
 
-    /// Commit `files` (written and synced) to table `id` in one transaction. Fails if the
-    /// table was dropped meanwhile; then the files are orphans the next sweep removes.
-    pub fn add_data_files(&self, id: i64, files: &[DataFile]) -> Result<()> {
+    /// Apply `changes` (a statement's, or a transaction block's) in one transaction, in order.
+    pub fn apply_changes(&self, changes: &[CatalogChange]) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        for file in files {
-            insert_file(&tx, id, file)?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Commit the files of several tables (a transaction block's) in one transaction.
-    pub fn add_data_files_of_tables(&self, files: &[(i64, DataFile)]) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        for (id, file) in files {
-            insert_file(&tx, *id, file)?;
+        for change in changes {
+            match change {
+                CatalogChange::AddFile(id, file) => insert_file(&tx, *id, file)?,
+                CatalogChange::Truncate(id) => {
+                    require_table(&tx, *id)?;
+                    tx.execute("DELETE FROM data_files WHERE table_id = ?1", params![id])?;
+                }
+            }
         }
         tx.commit()?;
         Ok(())
@@ -153,12 +147,27 @@ impl CatalogStore {
     }
 }
 
+/// A change to the data of managed tables.
+#[derive(Debug, Clone)]
+pub enum CatalogChange {
+    /// A written, synced file joins table `id`.
+    AddFile(i64, DataFile),
+    /// Table `id` loses all its files (`TRUNCATE`).
+    Truncate(i64),
+}
+
+/// Table `id` must still exist (it may have been dropped while it was written to).
+fn require_table(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<()> {
+    let exists: Option<i64> = tx.query_row("SELECT id FROM managed_tables WHERE id = ?1", params![id], |row| row.get(0)).optional()?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(ServerError::UndefinedTable { name: format!("(dropped while it was written to, id {id})") }),
+    }
+}
+
 /// Record `file` of table `id`, which must still exist.
 fn insert_file(tx: &rusqlite::Transaction<'_>, id: i64, file: &DataFile) -> Result<()> {
-    let exists: Option<i64> = tx.query_row("SELECT id FROM managed_tables WHERE id = ?1", params![id], |row| row.get(0)).optional()?;
-    if exists.is_none() {
-        return Err(ServerError::UndefinedTable { name: format!("(dropped while it was written to, id {id})") });
-    }
+    require_table(tx, id)?;
     tx.execute(
         "INSERT INTO data_files (table_id, path, size, row_count) VALUES (?1, ?2, ?3, ?4)",
         params![id, file.path, file.size as i64, file.rows as i64],
@@ -213,7 +222,7 @@ mod tests {
         let id = {
             let store = CatalogStore::open(&dir).unwrap();
             let id = store.create_managed_table("public", "t", &schema, &defaults, "alice").unwrap();
-            store.add_data_files(id, std::slice::from_ref(&file)).unwrap();
+            store.apply_changes(&[CatalogChange::AddFile(id, file.clone())]).unwrap();
             id
         };
         let store = CatalogStore::open(&dir).unwrap();
@@ -222,9 +231,12 @@ mod tests {
         assert_eq!((meta.defaults, meta.owner.as_str()), (defaults, "alice"));
         assert_eq!(files, vec![file.clone()]);
         assert_eq!(store.collect_managed_garbage().unwrap(), [file.path.clone()].into_iter().collect());
+        store.apply_changes(&[CatalogChange::Truncate(id)]).unwrap();
+        assert!(store.managed_table(id).unwrap().1.is_empty());
         store.drop_managed_table("public", "t", id).unwrap();
         assert!(store.managed_table(id).is_err());
-        assert!(store.add_data_files(id, &[file]).is_err());
+        assert!(store.apply_changes(&[CatalogChange::AddFile(id, file)]).is_err());
+        assert!(store.apply_changes(&[CatalogChange::Truncate(id)]).is_err());
         assert!(store.collect_managed_garbage().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -26,6 +26,7 @@ use ring::rand::SecureRandom;
 
 use crate::catalog::CatalogStore;
 use crate::error::{Result, ServerError};
+use meta::CatalogChange;
 use table::ManagedTable;
 
 /// Where managed tables live and the catalog that commits them.
@@ -34,6 +35,9 @@ pub struct Storage {
     /// Absolute path of the data directory.
     data_dir: PathBuf,
     store: Arc<CatalogStore>,
+    /// Held from a commit's SQLite transaction until its files are shown to new scans,
+    /// so scans see commits in the catalog's order.
+    commit_lock: tokio::sync::Mutex<()>,
 }
 
 const TABLES_DIR: &str = "tables";
@@ -43,11 +47,20 @@ impl Storage {
         let data_dir = data_dir
             .canonicalize()
             .map_err(|e| ServerError::io(format!("cannot resolve data directory {}", data_dir.display()), e))?;
-        Ok(Arc::new(Self { data_dir, store }))
+        Ok(Arc::new(Self { data_dir, store, commit_lock: tokio::sync::Mutex::new(()) }))
     }
 
     pub fn store(&self) -> &Arc<CatalogStore> {
         &self.store
+    }
+
+    /// Apply `changes` in one SQLite transaction, then `publish` them to new scans.
+    pub(crate) async fn commit(&self, changes: Vec<CatalogChange>, publish: impl FnOnce()) -> Result<()> {
+        let _order = self.commit_lock.lock().await;
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.apply_changes(&changes)).await.map_err(transaction::catalog_writer)??;
+        publish();
+        Ok(())
     }
 
     /// The absolute path of a data file recorded as `relative`.

@@ -24,7 +24,8 @@ use futures::StreamExt;
 use super::Storage;
 use super::meta::DataFile;
 use super::table::Files;
-use super::transaction::{Pending, TransactionWrites};
+use super::meta::CatalogChange;
+use super::transaction::{Change, Pending, TransactionWrites};
 
 /// The sink of one `INSERT` (or `CREATE TABLE AS`) into a managed table.
 #[derive(Debug)]
@@ -125,19 +126,14 @@ impl DataSink for TableSink {
         if let Some(block) = context.session_config().get_extension::<TransactionWrites>()
             && block.in_block()
         {
-            block.defer(Pending { table_id: self.table_id, files: self.files.clone(), file });
+            block.defer(Change::Write(Pending { table_id: self.table_id, files: self.files.clone(), file }));
             return Ok(rows);
         }
-        let store = Arc::clone(self.storage.store());
-        let (id, committed) = (self.table_id, file.clone());
-        let result = tokio::task::spawn_blocking(move || store.add_data_files(id, std::slice::from_ref(&committed)))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        if let Err(e) = result {
+        let (files, published) = (self.files.clone(), file.clone());
+        if let Err(e) = self.storage.commit(vec![CatalogChange::AddFile(self.table_id, file)], move || files.publish(vec![published])).await {
             discard();
             return Err(to_df(e));
         }
-        self.files.publish(vec![file]);
         Ok(rows)
     }
 }

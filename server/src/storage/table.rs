@@ -27,7 +27,9 @@ use datafusion::physical_plan::empty::EmptyExec;
 
 use super::Storage;
 use super::meta::DataFile;
+use super::meta::CatalogChange;
 use super::sink::TableSink;
+use super::transaction::{Change, TransactionWrites};
 
 /// One managed table: its schema, defaults and the files of its latest committed snapshot.
 #[derive(Debug)]
@@ -74,6 +76,17 @@ impl ManagedTable {
         self.files.snapshot()
     }
 
+    /// `TRUNCATE`: at once, or at the end of `writes`' transaction block if one is open.
+    /// The files stay on disk until the next start (a running query may read them).
+    pub async fn truncate(&self, writes: &TransactionWrites) -> crate::error::Result<()> {
+        if writes.in_block() {
+            writes.defer(Change::Truncate { table_id: self.id, files: self.files.clone() });
+            return Ok(());
+        }
+        let files = self.files.clone();
+        self.storage.commit(vec![CatalogChange::Truncate(self.id)], move || files.replace(Vec::new())).await
+    }
+
     fn file_statistics(&self, file: &DataFile) -> Statistics {
         let mut stats = Statistics::new_unknown(&self.schema);
         stats.num_rows = Precision::Exact(file.rows as usize);
@@ -110,8 +123,12 @@ impl TableProvider for ManagedTable {
 
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
         let mut files = Vec::clone(&self.snapshot());
-        if let Some(block) = state.config().get_extension::<super::transaction::TransactionWrites>() {
-            files.extend(block.pending_files(self.id));
+        if let Some(block) = state.config().get_extension::<TransactionWrites>() {
+            let own = block.own_changes(self.id);
+            if own.truncated {
+                files.clear();
+            }
+            files.extend(own.files);
         }
         if files.is_empty() {
             return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
@@ -156,6 +173,11 @@ pub(super) struct Files(Arc<RwLock<Arc<Vec<DataFile>>>>);
 impl Files {
     fn snapshot(&self) -> Arc<Vec<DataFile>> {
         Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Make the committed table exactly `files` (after a `TRUNCATE`).
+    pub(super) fn replace(&self, files: Vec<DataFile>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(files);
     }
 
     /// Make `added` (just committed to the catalog) part of the table for new scans.

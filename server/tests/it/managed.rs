@@ -215,3 +215,34 @@ async fn copy_from_stdin_loads_all_rows_or_none() {
     assert_eq!(rows(&client, "SELECT count(*) FROM c").await, ["5"]);
     assert_eq!(data_files(&dir).len(), 2, "{:?}", data_files(&dir));
 }
+
+/// `TRUNCATE` at once, or with its transaction block: its session reads the table empty
+/// (plus what it writes after), others read it whole until COMMIT; ROLLBACK undoes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_empties_a_table_at_once_or_at_commit() {
+    let dir = temp_dir("managed-truncate");
+    let server = TestServer::start(&dir);
+    let writer = server.connect().await;
+    let reader = server.connect().await;
+    writer.batch_execute("CREATE TABLE tr (n int); INSERT INTO tr VALUES (1), (2); INSERT INTO tr VALUES (3)").await.unwrap();
+    let count = "SELECT count(*) FROM tr";
+    writer.batch_execute("BEGIN; TRUNCATE tr; INSERT INTO tr VALUES (10)").await.unwrap();
+    assert_eq!(rows(&writer, count).await, ["1"]);
+    assert_eq!(rows(&reader, count).await, ["3"]);
+    writer.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(rows(&writer, count).await, ["3"]);
+    writer.batch_execute("BEGIN; TRUNCATE tr; INSERT INTO tr VALUES (10); INSERT INTO tr VALUES (11)").await.unwrap();
+    assert_eq!(rows(&reader, count).await, ["3"]);
+    writer.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&reader, "SELECT n FROM tr ORDER BY n").await, ["10", "11"]);
+    writer.batch_execute("TRUNCATE tr").await.unwrap();
+    assert_eq!(rows(&reader, count).await, ["0"]);
+    writer.batch_execute("INSERT INTO tr VALUES (5)").await.unwrap();
+    drop((writer, reader));
+    server.kill9();
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    assert_eq!(rows(&client, "SELECT n FROM tr").await, ["5"]);
+    // The truncated tables' files were swept at the start.
+    assert_eq!(data_files(&dir).len(), 1, "{:?}", data_files(&dir));
+}

@@ -51,7 +51,7 @@ impl CopyReader {
     fn drain(&mut self, rows: &mut Vec<Row>, last: bool) -> Result<(), PgDataError> {
         let mut start = 0;
         while !self.ended {
-            let Some((fields, end)) = (match self.options.format {
+            let Some((record, end)) = (match self.options.format {
                 CopyFormat::Csv => self.csv_record(start)?,
                 _ => self.text_record(start)?,
             }) else {
@@ -61,10 +61,10 @@ impl CopyReader {
                 break;
             };
             start = end;
-            if fields.len() == 1 && fields[0].as_deref() == Some("\\.") {
+            let Some(fields) = record else {
                 self.ended = true;
                 break;
-            }
+            };
             if std::mem::take(&mut self.header_pending) {
                 continue;
             }
@@ -89,7 +89,8 @@ impl CopyReader {
 
     /// One text-format line from `start`: its fields and where the next line starts, or
     /// `None` if the line is not complete yet.
-    fn text_record(&mut self, start: usize) -> Result<Option<(Row, usize)>, PgDataError> {
+    /// (A record of `None` is the end-of-data marker `\.`.)
+    fn text_record(&mut self, start: usize) -> Result<Option<(Option<Row>, usize)>, PgDataError> {
         let Some(newline) = self.pending[start..].iter().position(|&b| b == b'\n') else {
             return Ok(None);
         };
@@ -100,7 +101,7 @@ impl CopyReader {
         }
         self.line += 1;
         if line == b"\\." {
-            return Ok(Some((vec![Some("\\.".to_string())], end)));
+            return Ok(Some((None, end)));
         }
         let delimiter = self.options.delimiter as u8;
         let null = self.options.null.as_bytes();
@@ -117,7 +118,7 @@ impl CopyReader {
             }
             i += 1;
         }
-        Ok(Some((fields, end)))
+        Ok(Some((Some(fields), end)))
     }
 
     /// A text-format value with its backslash escapes resolved.
@@ -178,7 +179,7 @@ impl CopyReader {
 
     /// One CSV record from `start` (quoted fields may hold newlines), or `None` if it is
     /// not complete yet.
-    fn csv_record(&mut self, start: usize) -> Result<Option<(Row, usize)>, PgDataError> {
+    fn csv_record(&mut self, start: usize) -> Result<Option<(Option<Row>, usize)>, PgDataError> {
         let data = &self.pending;
         let (delimiter, quote) = (self.options.delimiter as u8, self.options.quote as u8);
         let mut fields: Vec<(Vec<u8>, bool)> = Vec::new();
@@ -219,13 +220,13 @@ impl CopyReader {
                 self.line += lines + 1;
                 let null = self.options.null.as_bytes();
                 if fields.len() == 1 && !fields[0].1 && fields[0].0 == b"\\." {
-                    return Ok(Some((vec![Some("\\.".to_string())], i)));
+                    return Ok(Some((None, i)));
                 }
                 let row = fields
                     .into_iter()
                     .map(|(bytes, was_quoted)| if !was_quoted && bytes == null { Ok(None) } else { self.text(bytes).map(Some) })
                     .collect::<Result<Row, _>>()?;
-                return Ok(Some((row, i)));
+                return Ok(Some((Some(row), i)));
             } else {
                 field.push(b);
             }
@@ -271,6 +272,11 @@ mod tests {
     fn csv_quotes_newlines_header_and_nulls() {
         let rows = read(CopyFormat::Csv, true, &["a,b\r\n1,\"x, \"\"y\"\"\n", "z\"\n2,\n3,\"\"\n"]).unwrap();
         assert_eq!(rows, vec![vec![s("1"), s("x, \"y\"\nz")], vec![s("2"), None], vec![s("3"), s("")]]);
+        // Unquoted, `\.` ends the data; quoted, it is a value.
+        let mut one = CopyReader::new(options(CopyFormat::Csv, false), vec!["a".into()]);
+        let mut rows = Vec::new();
+        one.feed(b"\"\\.\"\n\\.\nignored\n", &mut rows).unwrap();
+        assert_eq!(rows, vec![vec![s("\\.")]]);
         let err = read(CopyFormat::Csv, false, &["1,\"open\n"]).unwrap_err();
         assert!(err.to_string().starts_with("unterminated CSV quoted field"), "{err}");
     }

@@ -31,7 +31,8 @@ const CHUNK_ROWS: usize = 100_000;
 #[derive(Debug)]
 pub struct CopyInTarget {
     name: ResolvedTableReference,
-    table: Arc<ManagedTable>,
+    /// The managed table, as registered.
+    table: Arc<dyn TableProvider>,
     /// The table column each data column goes to.
     targets: Vec<usize>,
     reader: CopyReader,
@@ -78,10 +79,10 @@ impl Session {
             .table(&name.table)
             .await?
             .ok_or_else(|| ServerError::UndefinedTable { name: name.table.to_string() })?;
-        let Some(table) = provider.downcast_ref::<ManagedTable>() else {
+        if !provider.is::<ManagedTable>() {
             return Err(ServerError::Unsupported { feature: format!("COPY {} FROM STDIN (only managed tables take rows; external tables are read-only)", copy.table) });
-        };
-        let table = Arc::new(table.renamed(&name.table));
+        }
+        let table = provider;
         let schema = table.schema();
         let targets = if copy.columns.is_empty() {
             (0..schema.fields().len()).collect()
@@ -160,8 +161,7 @@ impl Session {
             })
             .collect();
         let input = LogicalPlanBuilder::scan("copy_data", provider_as_source(Arc::new(data)), None)?.project(exprs)?.build()?;
-        let table: Arc<dyn TableProvider> = target.table.clone();
-        let plan = LogicalPlanBuilder::insert_into(input, target.name.clone(), provider_as_source(table), InsertOp::Append)?.build()?;
+        let plan = LogicalPlanBuilder::insert_into(input, target.name.clone(), provider_as_source(target.table.clone()), InsertOp::Append)?.build()?;
         let state = self.snapshot();
         let physical = planning::plan(planning::off_runtime(), state.create_physical_plan(&plan)).await?;
         let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;

@@ -20,6 +20,9 @@ pub enum PlannerError {
     /// A statement's text longer than the server accepts (54000).
     #[error("statement is {length} bytes long, more than the server's limit of {limit} bytes")]
     StatementTooLong { length: usize, limit: usize },
+    /// A column the statement names that its table does not have (42703).
+    #[error("column \"{name}\" of relation \"{table}\" does not exist")]
+    UndefinedColumn { name: String, table: String },
     /// A session setting that does not exist.
     #[error("unrecognized configuration parameter \"{name}\"")]
     UnknownSetting { name: String },

@@ -22,6 +22,7 @@ pub mod copy;
 pub mod copy_text;
 pub mod data_error;
 pub mod depth;
+pub mod dml;
 pub mod dialect;
 pub mod error;
 pub mod function;

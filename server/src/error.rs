@@ -65,6 +65,9 @@ pub enum ServerError {
     UndefinedSavepoint { name: String },
     #[error("column \"{name}\" of relation \"{table}\" does not exist")]
     UndefinedColumn { name: String, table: String },
+    /// A write whose rows another transaction changed (or removed) after it read them.
+    #[error("could not serialize access due to concurrent update")]
+    SerializationFailure,
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -98,6 +101,7 @@ impl ServerError {
             ServerError::Planner(PlannerError::Unsupported { .. }) => "0A000",
             ServerError::Planner(PlannerError::InvalidSetting { .. }) => "22023",
             ServerError::Planner(PlannerError::UnknownSetting { .. }) => "42704",
+            ServerError::Planner(PlannerError::UndefinedColumn { .. }) => "42703",
             ServerError::Planner(PlannerError::StackDepth { .. }) => "54001",
             ServerError::Planner(PlannerError::StatementTooLong { .. }) => "54000",
             ServerError::Catalog(_) => "58000",
@@ -124,6 +128,7 @@ impl ServerError {
             ServerError::DuplicateColumn { .. } => "42701",
             ServerError::UndefinedSavepoint { .. } => "3B001",
             ServerError::UndefinedColumn { .. } => "42703",
+            ServerError::SerializationFailure => "40001",
         }
     }
 

@@ -15,6 +15,7 @@ pub mod pg;
 pub mod restore;
 pub mod session;
 mod session_ddl;
+mod session_dml;
 mod session_functions;
 mod session_rename;
 mod session_tables;

@@ -40,6 +40,10 @@ pub struct PlannedStatement {
     pub params: Vec<Option<datafusion::arrow::datatypes::FieldRef>>,
     /// A long statement: its physical planning runs off the runtime threads too.
     off_runtime: bool,
+    /// An `UPDATE`/`DELETE` of a managed table: `plan` is the query that finds its rows.
+    dml: Option<Arc<crate::session_dml::ManagedDml>>,
+    /// `INSERT ... RETURNING`: the planned `SELECT <RETURNING list> FROM table`.
+    insert_returning: Option<Arc<LogicalPlan>>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +74,11 @@ impl PlannedStatement {
             oid_params: self.oid_params.clone(),
             params: self.params.clone(),
             off_runtime: self.off_runtime,
+            dml: self.dml.clone(),
+            insert_returning: match &self.insert_returning {
+                Some(returning) => Some(Arc::new(LogicalPlan::clone(returning).replace_params_with_values(params)?)),
+                None => None,
+            },
         })
     }
 
@@ -80,6 +89,12 @@ impl PlannedStatement {
 
     /// Whether executing returns rows (a RowDescription) or just a command tag.
     pub fn returns_rows(&self) -> bool {
+        if let Some(dml) = &self.dml {
+            return dml.returning > 0;
+        }
+        if self.insert_returning.is_some() {
+            return true;
+        }
         !matches!(self.plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(PlanStatement::SetVariable(_) | PlanStatement::Prepare(_) | PlanStatement::Deallocate(_)))
     }
 }
@@ -389,6 +404,19 @@ impl Session {
                 *location = absolute_location(self.engine.base_dir(), location);
             }
         }
+        // An UPDATE/DELETE of a managed table is planned as the query that finds its rows.
+        let dml = match self.managed_dml_query(state, &statement).await? {
+            Some((query, dml)) => {
+                statement = query;
+                Some(Arc::new(dml))
+            }
+            None => None,
+        };
+        // `INSERT ... RETURNING`: DataFusion plans the INSERT, Ember the RETURNING list.
+        let insert_returning = match &mut statement {
+            DfStatement::Statement(inner) => ember_planner::dml::take_insert_returning(inner)?,
+            _ => None,
+        };
         ember_planner::rewrite::apply(&mut statement)?;
         let off_runtime = planning::off_runtime();
         let oid_params = ember_planner::params::oid_parameters(&statement);
@@ -407,16 +435,30 @@ impl Session {
                 planning::plan(off_runtime, state.statement_to_plan(statement)).await.map_err(|_| e)?
             }
         };
+        let plan = match &dml {
+            Some(dml) => self.type_assigned_parameters(state, plan, dml).await?,
+            None => plan,
+        };
+        let insert_returning = match insert_returning {
+            Some(query) => {
+                let mut query = DfStatement::Statement(Box::new(SqlStatement::Query(query)));
+                ember_planner::rewrite::apply(&mut query)?;
+                Some(Arc::new(planning::plan(off_runtime, state.statement_to_plan(query)).await?))
+            }
+            None => None,
+        };
         let params = ember_planner::params::parameter_fields(&plan)?;
         let catalog = &state.config().options().catalog;
         let persist = persist_for(&plan, ddl_text, &catalog.default_catalog, &catalog.default_schema)?;
         let result_schema = match &plan {
+            _ if dml.is_some() => dml.as_ref().map(|d| d.result_schema(&plan).map(Arc::new)).transpose()?,
+            _ if insert_returning.is_some() => insert_returning.as_ref().map(|r| Arc::clone(r.schema())),
             LogicalPlan::Statement(PlanStatement::Execute(execute)) => {
                 self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&execute.name).cloned()
             }
             _ => planning::blocking(off_runtime, || analyzed_schema(state, &plan))?,
         };
-        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params, off_runtime })
+        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params, off_runtime, dml, insert_returning })
     }
 
     /// Run a planned (and bound) statement (the extended protocol's Execute).
@@ -428,7 +470,13 @@ impl Session {
     /// planned physically and run with `state`; what changes the session or the catalog
     /// (DDL, `SET`, `PREPARE`/`EXECUTE`/`DEALLOCATE`) goes through the context.
     async fn execute_with(&self, state: &SessionState, planned: PlannedStatement) -> Result<Outcome> {
-        let PlannedStatement { plan, persist, off_runtime, .. } = planned;
+        let PlannedStatement { plan, persist, off_runtime, dml, insert_returning, .. } = planned;
+        if let Some(dml) = dml {
+            return self.run_managed_dml(state, plan, &dml).await;
+        }
+        if let Some(returning) = insert_returning {
+            return self.run_insert_returning(state, plan, &returning).await;
+        }
         if let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = &plan {
             self.prepared
                 .lock()

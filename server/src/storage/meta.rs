@@ -102,6 +102,19 @@ impl CatalogStore {
                     require_table(&tx, *id)?;
                     tx.execute("DELETE FROM data_files WHERE table_id = ?1", params![id])?;
                 }
+                CatalogChange::Replace { table, retired, added } => {
+                    require_table(&tx, *table)?;
+                    for path in retired {
+                        // Gone already: another transaction rewrote or truncated it since
+                        // this one read it. The later committer fails, as in PostgreSQL.
+                        if tx.execute("DELETE FROM data_files WHERE table_id = ?1 AND path = ?2", params![table, path])? == 0 {
+                            return Err(ServerError::SerializationFailure);
+                        }
+                    }
+                    for file in added {
+                        insert_file(&tx, *table, file)?;
+                    }
+                }
             }
         }
         tx.commit()?;
@@ -154,6 +167,9 @@ pub enum CatalogChange {
     AddFile(i64, DataFile),
     /// Table `id` loses all its files (`TRUNCATE`).
     Truncate(i64),
+    /// `UPDATE`/`DELETE`: files of `table` (paths) give way to their rewritten rows. Fails
+    /// with `40001` if one of `retired` is no longer part of the table.
+    Replace { table: i64, retired: Vec<String>, added: Vec<DataFile> },
 }
 
 /// Table `id` must still exist (it may have been dropped while it was written to).
@@ -238,6 +254,25 @@ mod tests {
         assert!(store.apply_changes(&[CatalogChange::AddFile(id, file)]).is_err());
         assert!(store.apply_changes(&[CatalogChange::Truncate(id)]).is_err());
         assert!(store.collect_managed_garbage().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_replace_of_a_file_another_change_removed_is_a_serialization_failure() {
+        let dir = std::env::temp_dir().join(format!("ember-meta-replace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = CatalogStore::open(&dir).unwrap();
+        let schema = Schema::new(vec![Field::new("a", DataType::Int32, true)]);
+        let id = store.create_managed_table("public", "t", &schema, &[], "alice").unwrap();
+        let file = |name: &str| DataFile { path: format!("tables/{id}/{name}"), size: 1, rows: 1 };
+        store.apply_changes(&[CatalogChange::AddFile(id, file("a")), CatalogChange::AddFile(id, file("b"))]).unwrap();
+        let replace = |retired: &str, added: &str| CatalogChange::Replace { table: id, retired: vec![file(retired).path], added: vec![file(added)] };
+        store.apply_changes(&[replace("a", "a2")]).unwrap();
+        // A second writer that read "a" too comes later: it fails and changes nothing.
+        let err = store.apply_changes(&[replace("b", "b2"), replace("a", "a3")]).unwrap_err();
+        assert_eq!(err.sqlstate(), "40001");
+        let paths: Vec<String> = store.managed_table(id).unwrap().1.into_iter().map(|f| f.path).collect();
+        assert_eq!(paths, vec![file("b").path, file("a2").path]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,6 +8,7 @@
 //! write cut short by a crash, a dropped table's) are removed at startup by [`Storage::sweep`].
 //! [`lock`] keeps a second server off the same directory.
 
+pub mod dml;
 pub mod lock;
 pub mod meta;
 mod sink;
@@ -70,7 +71,7 @@ impl Storage {
 
     /// A fresh data file name for table `id`: `(path relative to the data directory,
     /// absolute path)`. The table's directory exists (and is synced into its parent).
-    fn new_data_file(&self, id: i64) -> Result<(String, PathBuf)> {
+    pub(crate) fn new_data_file(&self, id: i64) -> Result<(String, PathBuf)> {
         let tables = self.data_dir.join(TABLES_DIR);
         let dir = tables.join(id.to_string());
         if !dir.is_dir() {

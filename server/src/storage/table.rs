@@ -14,6 +14,7 @@ use datafusion::common::{Statistics, project_schema};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
@@ -24,6 +25,7 @@ use datafusion::object_store::ObjectMeta;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
 
 use super::Storage;
 use super::meta::DataFile;
@@ -67,6 +69,22 @@ impl ManagedTable {
         self.id
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(super) fn schema_ref(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub(super) fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    pub(super) fn files(&self) -> &Files {
+        &self.files
+    }
+
     pub fn owner(&self) -> &str {
         &self.owner
     }
@@ -85,6 +103,23 @@ impl ManagedTable {
         }
         let files = self.files.clone();
         self.storage.commit(vec![CatalogChange::Truncate(self.id)], move || files.replace(Vec::new())).await
+    }
+
+    /// What a statement of the session with `config` reads: the committed files, as its
+    /// transaction block changed them, and the block's rows still in memory.
+    pub(super) fn visible(&self, config: &datafusion::prelude::SessionConfig) -> (Vec<DataFile>, Vec<datafusion::arrow::array::RecordBatch>) {
+        let committed = self.snapshot();
+        let Some(block) = config.get_extension::<TransactionWrites>() else {
+            return (Vec::clone(&committed), Vec::new());
+        };
+        let own = block.own_changes(self.id);
+        let mut files: Vec<DataFile> = if own.truncated {
+            Vec::new()
+        } else {
+            committed.iter().filter(|f| !own.retired.contains(&f.path)).cloned().collect()
+        };
+        files.extend(own.files);
+        (files, own.batches)
     }
 
     fn file_statistics(&self, file: &DataFile) -> Statistics {
@@ -122,16 +157,14 @@ impl TableProvider for ManagedTable {
     }
 
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut files = Vec::clone(&self.snapshot());
-        if let Some(block) = state.config().get_extension::<TransactionWrites>() {
-            let own = block.own_changes(self.id);
-            if own.truncated {
-                files.clear();
-            }
-            files.extend(own.files);
-        }
+        let (files, buffered) = self.visible(state.config());
+        // Rows the session's transaction block holds in memory are read beside the files.
+        let in_memory = (!buffered.is_empty()).then(|| MemorySourceConfig::try_new_exec(&[buffered], Arc::clone(&self.schema), projection.cloned())).transpose()?;
         if files.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
+            return Ok(match in_memory {
+                Some(in_memory) => in_memory,
+                None => Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)),
+            });
         }
         // `filters` are not applied here: DataFusion's physical filter pushdown hands the
         // filter above this scan (there, as the pushdown is inexact) to the Parquet source.
@@ -154,7 +187,11 @@ impl TableProvider for ManagedTable {
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
-        Ok(DataSourceExec::from_data_source(config))
+        let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+        match in_memory {
+            Some(in_memory) => UnionExec::try_new(vec![scan, in_memory]),
+            None => Ok(scan),
+        }
     }
 
     async fn insert_into(&self, _state: &dyn Session, input: Arc<dyn ExecutionPlan>, insert_op: InsertOp) -> Result<Arc<dyn ExecutionPlan>> {
@@ -182,8 +219,13 @@ impl Files {
 
     /// Make `added` (just committed to the catalog) part of the table for new scans.
     pub(super) fn publish(&self, added: Vec<DataFile>) {
+        self.apply(&std::collections::HashSet::new(), added);
+    }
+
+    /// New scans read the table without the files of `retired` (paths) and with `added`.
+    pub(super) fn apply(&self, retired: &std::collections::HashSet<String>, added: Vec<DataFile>) {
         let mut files = self.0.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = Vec::clone(&files);
+        let mut next: Vec<DataFile> = files.iter().filter(|f| !retired.contains(&f.path)).cloned().collect();
         next.extend(added);
         *files = Arc::new(next);
     }

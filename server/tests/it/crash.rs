@@ -1,9 +1,11 @@
 //! The crash harness of managed tables: a writer commits batches of rows in every way
-//! Ember writes (a transaction block of INSERTs, `INSERT ... SELECT`, `COPY FROM STDIN`)
-//! while the server is killed with `kill -9` at random moments. After every restart each
-//! acknowledged batch is there exactly once and whole, a batch whose COMMIT was not
-//! acknowledged is there whole or not at all, nothing else is, SQLite's integrity check
-//! passes and no data file survives that the catalog does not name. `EMBER_CRASH_KILLS`
+//! Ember writes (a transaction block of INSERTs, `INSERT ... SELECT`, `COPY FROM STDIN`, a
+//! block that also `UPDATE`s earlier batches, an `INSERT` with junk rows that a `DELETE`
+//! then removes from every file) while the server is killed with `kill -9` at random
+//! moments. After every restart each acknowledged batch is there exactly once and whole
+//! (its junk rows aside), every batch's rows were updated together or not at all, a batch
+//! whose COMMIT was not acknowledged is there whole or not at all, nothing else is,
+//! SQLite's integrity check passes and no data file survives that the catalog does not name. `EMBER_CRASH_KILLS`
 //! sets the number of kills (CI runs a few; the note of the work gives a 100-kill run).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,28 +24,51 @@ struct Ledger {
     in_flight: Option<i64>,
 }
 
+/// Rows with `n` from here on are junk, deleted again by the batches that insert them.
+const JUNK: i64 = 1000;
+
 async fn write_batch(client: &tokio_postgres::Client, batch: i64) -> Result<(), tokio_postgres::Error> {
-    match batch % 3 {
+    let rows = ROWS_PER_BATCH - 1;
+    match batch % 5 {
         0 => {
             let half = ROWS_PER_BATCH / 2;
             let values = |from: i64, to: i64| (from..to).map(|n| format!("({batch}, {n})")).collect::<Vec<_>>().join(", ");
             client
                 .batch_execute(&format!(
-                    "BEGIN; INSERT INTO ledger VALUES {}; INSERT INTO ledger VALUES {}; COMMIT",
+                    "BEGIN; INSERT INTO ledger (batch, n) VALUES {}; INSERT INTO ledger (batch, n) VALUES {}; COMMIT",
                     values(0, half),
                     values(half, ROWS_PER_BATCH)
                 ))
                 .await
         }
-        1 => client
-            .batch_execute(&format!("INSERT INTO ledger SELECT {batch}, g FROM generate_series(0, {}) AS s(g)", ROWS_PER_BATCH - 1))
-            .await,
-        _ => {
+        1 => client.batch_execute(&format!("INSERT INTO ledger (batch, n) SELECT {batch}, g FROM generate_series(0, {rows}) AS s(g)")).await,
+        2 => {
             let data: String = (0..ROWS_PER_BATCH).map(|n| format!("{batch}\t{n}\n")).collect();
-            let sink = client.copy_in("COPY ledger FROM STDIN").await?;
+            let sink = client.copy_in("COPY ledger (batch, n) FROM STDIN").await?;
             futures::pin_mut!(sink);
             sink.send(bytes::Bytes::from(data)).await?;
             sink.finish().await.map(|_| ())
+        }
+        // The UPDATE rewrites committed files of earlier batches, in the same block.
+        3 => {
+            client
+                .batch_execute(&format!(
+                    "BEGIN; INSERT INTO ledger (batch, n) SELECT {batch}, g FROM generate_series(0, {rows}) AS s(g);
+                     UPDATE ledger SET v = v + 1 WHERE batch IN ({}, {}); COMMIT",
+                    batch - 3,
+                    batch - 7
+                ))
+                .await
+        }
+        // The DELETE rewrites every file holding junk, keeping the other rows.
+        _ => {
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO ledger (batch, n) SELECT {batch}, g FROM generate_series(0, {rows}) AS s(g)
+                     UNION ALL SELECT {batch}, {JUNK} + g FROM generate_series(0, 9) AS s(g)"
+                ))
+                .await?;
+            client.batch_execute(&format!("DELETE FROM ledger WHERE n >= {JUNK}")).await
         }
     }
 }
@@ -51,10 +76,12 @@ async fn write_batch(client: &tokio_postgres::Client, batch: i64) -> Result<(), 
 /// Check the table against the ledger; a batch in flight at the kill that made it is
 /// acknowledged from now on.
 async fn verify(client: &tokio_postgres::Client, ledger: &mut Ledger) {
-    let rows = client.query("SELECT batch, count(*), count(DISTINCT n) FROM ledger GROUP BY batch", &[]).await.unwrap();
-    let found: BTreeMap<i64, (i64, i64)> = rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
-    for (batch, (count, distinct)) in &found {
+    let sql = format!("SELECT batch, count(*), count(DISTINCT n), count(DISTINCT v) FROM ledger WHERE n < {JUNK} GROUP BY batch");
+    let rows = client.query(&sql, &[]).await.unwrap();
+    let found: BTreeMap<i64, (i64, i64, i64)> = rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3)))).collect();
+    for (batch, (count, distinct, versions)) in &found {
         assert_eq!((*count, *distinct), (ROWS_PER_BATCH, ROWS_PER_BATCH), "batch {batch} is torn or doubled");
+        assert_eq!(*versions, 1, "batch {batch} was updated in part");
         assert!(ledger.acknowledged.contains(batch) || ledger.in_flight == Some(*batch), "batch {batch} was never committed");
     }
     for batch in &ledger.acknowledged {
@@ -99,7 +126,7 @@ async fn acknowledged_commits_survive_kill_9_and_nothing_else_does() {
     let mut next_batch = 0i64;
     {
         let server = TestServer::start(&dir);
-        server.connect().await.batch_execute("CREATE TABLE ledger (batch bigint NOT NULL, n int NOT NULL)").await.unwrap();
+        server.connect().await.batch_execute("CREATE TABLE ledger (batch bigint NOT NULL, n int NOT NULL, v int NOT NULL DEFAULT 0)").await.unwrap();
     }
     for _ in 0..kills {
         let server = TestServer::start(&dir);
@@ -134,5 +161,10 @@ async fn acknowledged_commits_survive_kill_9_and_nothing_else_does() {
     verify(&client, &mut ledger).await;
     assert!(ledger.acknowledged.len() >= kills, "the writer hardly wrote: {:?}", ledger.acknowledged.len());
     let files = std::fs::read_dir(dir.join("tables")).into_iter().flatten().flatten().flat_map(|t| std::fs::read_dir(t.path()).into_iter().flatten()).count();
-    eprintln!("crash harness: {kills} kills, {} batches committed ({} rows), {files} data files", ledger.acknowledged.len(), ledger.acknowledged.len() as i64 * ROWS_PER_BATCH);
+    let updated: i64 = client.query_one("SELECT count(DISTINCT batch) FROM ledger WHERE v > 0", &[]).await.unwrap().get(0);
+    eprintln!(
+        "crash harness: {kills} kills, {} batches committed ({} rows, {updated} batches updated), {files} data files",
+        ledger.acknowledged.len(),
+        ledger.acknowledged.len() as i64 * ROWS_PER_BATCH
+    );
 }

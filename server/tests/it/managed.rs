@@ -166,8 +166,9 @@ async fn writes_in_a_transaction_block_are_seen_together_at_commit() {
     drop(writer);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(rows(&reader, count).await, ["4"]);
-    // Four committed statements, four files: nothing rolled back is left on disk.
-    assert_eq!(data_files(&dir).len(), 4, "{:?}", data_files(&dir));
+    // Two committed blocks of small INSERTs, one file each (a block writes its small
+    // writes to a table as one file); nothing rolled back is left on disk.
+    assert_eq!(data_files(&dir).len(), 2, "{:?}", data_files(&dir));
     drop(reader);
     server.kill9();
     let server = TestServer::start(&dir);
@@ -245,4 +246,102 @@ async fn truncate_empties_a_table_at_once_or_at_commit() {
     assert_eq!(rows(&client, "SELECT n FROM tr").await, ["5"]);
     // The truncated tables' files were swept at the start.
     assert_eq!(data_files(&dir).len(), 1, "{:?}", data_files(&dir));
+}
+
+/// `UPDATE` and `DELETE`: plain, with subqueries, `UPDATE ... FROM`, `DELETE ... USING`,
+/// `RETURNING`, through an alias, with parameters, in a transaction block (over rows the
+/// block wrote itself), with a constraint violation, two writers of the same rows (the
+/// later committer fails with 40001), and after `kill -9`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_and_delete_rewrite_rows_at_once_or_at_commit() {
+    let dir = temp_dir("managed-dml");
+    let server = TestServer::start(&dir);
+    let a = server.connect().await;
+    let b = server.connect().await;
+    a.batch_execute(
+        "CREATE TABLE acc (id int NOT NULL, owner text, amount int);
+         INSERT INTO acc VALUES (1, 'ann', 10), (2, 'bob', 20);
+         INSERT INTO acc VALUES (3, 'ann', 30), (4, 'cat', 40);
+         INSERT INTO acc VALUES (5, 'bob', 50), (6, NULL, 60);
+         CREATE TABLE bonus (id int, v int);
+         INSERT INTO bonus VALUES (3, 300), (4, 400), (4, 401);
+         CREATE TABLE big AS SELECT g AS n FROM generate_series(1, 20000) AS x(g);",
+    )
+    .await
+    .unwrap();
+    let all = "SELECT id, owner, amount FROM acc ORDER BY id";
+    assert_eq!(a.execute("DELETE FROM acc WHERE id = 2", &[]).await.unwrap(), 1);
+    assert_eq!(a.execute("UPDATE acc SET amount = amount + 1 WHERE owner = 'ann'", &[]).await.unwrap(), 2);
+    assert_eq!(rows(&b, all).await, ["1|ann|11", "3|ann|31", "4|cat|40", "5|bob|50", "6|NULL|60"]);
+    // Subqueries, correlated or not, and a join with FROM (a row joined twice changes once).
+    assert_eq!(a.execute("UPDATE acc SET amount = 0 WHERE id IN (SELECT id FROM bonus WHERE v > 350)", &[]).await.unwrap(), 1);
+    assert_eq!(a.execute("UPDATE acc SET owner = 'bonus' WHERE EXISTS (SELECT 1 FROM bonus WHERE bonus.id = acc.id)", &[]).await.unwrap(), 2);
+    assert_eq!(a.execute("UPDATE acc SET amount = b.v FROM bonus AS b WHERE b.id = acc.id AND b.v < 400", &[]).await.unwrap(), 1);
+    assert_eq!(a.execute("UPDATE acc AS x SET amount = x.amount * 2 WHERE x.owner IS NULL", &[]).await.unwrap(), 1);
+    assert_eq!(a.execute("DELETE FROM acc WHERE amount > (SELECT avg(amount) FROM acc) AND id <> 3", &[]).await.unwrap(), 1);
+    assert_eq!(a.execute("UPDATE acc SET amount = $1 WHERE id = $2", &[&7i32, &5i32]).await.unwrap(), 1);
+    assert_eq!(a.execute("DELETE FROM acc WHERE id = 99", &[]).await.unwrap(), 0);
+    assert_eq!(rows(&b, all).await, ["1|ann|11", "3|bonus|300", "4|bonus|0", "5|bob|7"]);
+    let err = a.simple_query("UPDATE acc SET id = NULL WHERE id = 1").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "23502", "{err}");
+    assert_eq!(rows(&b, "SELECT count(*) FROM acc WHERE id IS NULL").await, ["0"]);
+
+    // In a block: the block's own rows (still in memory) and committed ones change
+    // together at COMMIT, or not at all.
+    a.batch_execute(
+        "BEGIN; INSERT INTO acc VALUES (7, 'dan', 70); UPDATE acc SET amount = 71 WHERE id = 7;
+         DELETE FROM acc WHERE id = 1; UPDATE acc SET owner = 'ann' WHERE id = 5",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows(&a, all).await, ["3|bonus|300", "4|bonus|0", "5|ann|7", "7|dan|71"]);
+    assert_eq!(rows(&b, all).await, ["1|ann|11", "3|bonus|300", "4|bonus|0", "5|bob|7"]);
+    a.batch_execute("SAVEPOINT s; DELETE FROM acc; ROLLBACK TO SAVEPOINT s; COMMIT").await.unwrap();
+    assert_eq!(rows(&b, all).await, ["3|bonus|300", "4|bonus|0", "5|ann|7", "7|dan|71"]);
+    a.batch_execute("BEGIN; DELETE FROM acc WHERE id = 3; ROLLBACK").await.unwrap();
+    assert_eq!(rows(&b, "SELECT count(*) FROM acc").await, ["4"]);
+
+    // Two writers of the same row: the first to commit wins, the second gets 40001 and
+    // keeps nothing. An INSERT beside a DELETE commits, as in PostgreSQL.
+    a.batch_execute("BEGIN; UPDATE acc SET amount = 1 WHERE id = 4").await.unwrap();
+    b.batch_execute("BEGIN; UPDATE acc SET amount = 2 WHERE id = 4; INSERT INTO acc VALUES (8, 'eve', 80)").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    let err = b.simple_query("COMMIT").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "40001", "{err}");
+    b.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(rows(&b, "SELECT id, amount FROM acc WHERE id IN (4, 8) ORDER BY id").await, ["4|1"]);
+    b.batch_execute("BEGIN; INSERT INTO acc VALUES (8, 'eve', 80)").await.unwrap();
+    a.batch_execute("DELETE FROM acc WHERE id = 7").await.unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&a, "SELECT id FROM acc ORDER BY id").await, ["3", "4", "5", "8"]);
+
+    // RETURNING reads the new values of an UPDATE, the old ones of a DELETE; described
+    // before it runs (extended protocol) with PostgreSQL's column names.
+    assert_eq!(rows(&a, "UPDATE acc SET amount = amount + 1 WHERE id = 3 RETURNING id, amount, owner").await, ["3|301|bonus"]);
+    let returned = a.query("UPDATE acc SET amount = amount WHERE id = $1 RETURNING amount * 2, id AS k", &[&5i32]).await.unwrap();
+    let names: Vec<&str> = returned[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!((names, returned[0].get::<_, i32>(0), returned[0].get::<_, i32>(1)), (vec!["?column?", "k"], 14, 5));
+    assert!(a.query("DELETE FROM acc WHERE id = $1 RETURNING *", &[&99i32]).await.unwrap().is_empty());
+    let star = a.query("UPDATE acc SET amount = amount + 0 WHERE id = $1 RETURNING *", &[&5i32]).await.unwrap();
+    assert_eq!(star[0].columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "owner", "amount"]);
+    let err = a.simple_query("UPDATE acc SET nope = 1").await.unwrap_err();
+    assert_eq!((sqlstate(&err), err.as_db_error().unwrap().message()), ("42703", "column \"nope\" of relation \"acc\" does not exist"));
+    assert_eq!(rows(&a, "INSERT INTO acc VALUES (9, 'fay', 90), (10, 'gus', 100) RETURNING id, amount + 1 AS next").await, ["9|91", "10|101"]);
+    let inserted = a.query("INSERT INTO acc (id, owner) VALUES ($1, $2) RETURNING *", &[&11i32, &"hal"]).await.unwrap();
+    assert_eq!((inserted.len(), inserted[0].get::<_, &str>(1), inserted[0].get::<_, Option<i32>>(2)), (1, "hal", None));
+    assert_eq!(a.execute("DELETE FROM acc WHERE id >= 9", &[]).await.unwrap(), 3);
+
+    // A larger table: files rewritten without the deleted rows.
+    assert_eq!(a.execute("DELETE FROM big WHERE n % 4 <> 0", &[]).await.unwrap(), 15000);
+    assert_eq!(a.execute("UPDATE big SET n = -n WHERE n > 19000", &[]).await.unwrap(), 250);
+    assert_eq!(rows(&a, "DELETE FROM big USING (VALUES (8), (9)) AS d(n) WHERE big.n = d.n RETURNING big.n").await, ["8"]);
+    assert_eq!(rows(&b, "SELECT count(*), sum(n), min(n) FROM big").await, ["4999|40258992|-20000"]);
+    drop((a, b));
+    server.kill9();
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    assert_eq!(rows(&client, all).await, ["3|bonus|301", "4|bonus|1", "5|ann|7", "8|eve|80"]);
+    assert_eq!(rows(&client, "SELECT count(*), sum(n) FROM big").await, ["4999|40258992"]);
+    assert_eq!(client.execute("DELETE FROM acc", &[]).await.unwrap(), 4);
+    assert_eq!(rows(&client, "SELECT count(*) FROM acc").await, ["0"]);
 }

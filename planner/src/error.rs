@@ -23,6 +23,9 @@ pub enum PlannerError {
     /// A column the statement names that its table does not have (42703).
     #[error("column \"{name}\" of relation \"{table}\" does not exist")]
     UndefinedColumn { name: String, table: String },
+    /// A sequence definition PostgreSQL refuses (22023).
+    #[error("{message}")]
+    InvalidSequence { message: String },
     /// A session setting that does not exist.
     #[error("unrecognized configuration parameter \"{name}\"")]
     UnknownSetting { name: String },

@@ -37,6 +37,7 @@ pub mod pg_catalog;
 pub mod rewrite;
 pub mod row_values;
 pub mod select_list_series;
+pub mod sequence;
 pub mod set_operations;
 pub mod statement;
 pub mod subqueries;

@@ -42,6 +42,10 @@ pub enum Command {
     Rename(crate::alter::RenameSpec),
     /// `COPY ... TO STDOUT` / `COPY ... FROM STDIN` (the copy protocol).
     Copy(Box<crate::copy::CopyCommand>),
+    /// `CREATE SEQUENCE`.
+    CreateSequence(crate::sequence::SequenceSpec),
+    /// `DROP SEQUENCE`.
+    DropSequence(crate::sequence::DropSequenceSpec),
     /// Everything DataFusion plans and executes.
     Plan(Box<DfStatement>),
 }
@@ -76,6 +80,12 @@ fn command(parsed: Parsed) -> Result<Command> {
             };
             match statement {
                 DfStatement::Statement(inner) => match *inner {
+                    SqlStatement::CreateSequence { temporary: false, if_not_exists, name, data_type, sequence_options, owned_by: None } => {
+                        Command::CreateSequence(crate::sequence::create_spec(if_not_exists, &name, data_type.as_ref(), &sequence_options)?)
+                    }
+                    SqlStatement::Drop { object_type: datafusion::sql::sqlparser::ast::ObjectType::Sequence, if_exists, names, .. } => {
+                        Command::DropSequence(crate::sequence::drop_spec(&names, if_exists)?)
+                    }
                     SqlStatement::AlterTable(alter) => match crate::alter::RenameSpec::from_alter(&alter, crate::alter::RelationKind::Table) {
                         Some(spec) => Command::Rename(spec?),
                         None => plan(SqlStatement::AlterTable(alter)),

@@ -84,6 +84,7 @@ impl CatalogStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA_SQL)?;
         conn.execute_batch(crate::storage::meta::MANAGED_SCHEMA_SQL)?;
+        conn.execute_batch(crate::sequences::SEQUENCES_SQL)?;
         Ok(Self { conn: Mutex::new(conn), path })
     }
 

@@ -25,6 +25,7 @@ pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
     store: Arc<CatalogStore>,
     storage: Arc<Storage>,
+    sequences: Arc<crate::sequences::Sequences>,
     /// Held while the server runs: no second server on this data directory.
     _lock: DataDirLock,
     functions: Arc<Functions>,
@@ -42,6 +43,7 @@ impl Engine {
         let lock = DataDirLock::acquire(data_dir)?;
         let store = Arc::new(CatalogStore::open(data_dir)?);
         let storage = Storage::new(data_dir, store.clone())?;
+        let sequences = crate::sequences::Sequences::load(store.clone())?;
         let swept = storage.sweep()?;
         if swept > 0 {
             tracing::info!(files = swept, "removed data files no committed table owns");
@@ -57,7 +59,7 @@ impl Engine {
         pg_catalog.register_schema(&catalog)?;
         catalogs.register_catalog(DEFAULT_CATALOG.to_string(), Arc::new(catalog));
         let base_dir = std::env::current_dir().map_err(|e| ServerError::io("cannot read working directory", e))?;
-        Ok(Arc::new(Self { options, runtime, catalogs, store, storage, _lock: lock, functions, pg_catalog, base_dir }))
+        Ok(Arc::new(Self { options, runtime, catalogs, store, storage, sequences, _lock: lock, functions, pg_catalog, base_dir }))
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -76,6 +78,11 @@ impl Engine {
     /// Managed tables: their files and the catalog rows that commit them.
     pub fn storage(&self) -> &Arc<Storage> {
         &self.storage
+    }
+
+    /// Sequences (`CREATE SEQUENCE`, serial and identity columns).
+    pub fn sequences(&self) -> &Arc<crate::sequences::Sequences> {
+        &self.sequences
     }
 
     /// Python functions: the worker pool and the persistent functions.
@@ -107,6 +114,9 @@ impl Engine {
         // Every rule stops at once when its statement is cancelled or times out.
         let state = crate::statement::planning::interruptible(builder).build();
         let ctx = SessionContext::new_with_state(state);
+        for function in self.sequences.functions() {
+            ctx.register_udf(function);
+        }
         if self.options.test_functions {
             ctx.register_udf(crate::panics::TestPanic::udf());
         }

@@ -102,6 +102,7 @@ impl ServerError {
             ServerError::Planner(PlannerError::InvalidSetting { .. }) => "22023",
             ServerError::Planner(PlannerError::UnknownSetting { .. }) => "42704",
             ServerError::Planner(PlannerError::UndefinedColumn { .. }) => "42703",
+            ServerError::Planner(PlannerError::InvalidSequence { .. }) => "22023",
             ServerError::Planner(PlannerError::StackDepth { .. }) => "54001",
             ServerError::Planner(PlannerError::StatementTooLong { .. }) => "54000",
             ServerError::Catalog(_) => "58000",

@@ -44,6 +44,8 @@ pub struct PlannedStatement {
     dml: Option<Arc<crate::session_dml::ManagedDml>>,
     /// `INSERT ... RETURNING`: the planned `SELECT <RETURNING list> FROM table`.
     insert_returning: Option<Arc<LogicalPlan>>,
+    /// `CREATE TABLE` with serial or identity columns: their sequences.
+    serials: Vec<crate::session_sequences::SerialSequence>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +81,7 @@ impl PlannedStatement {
                 Some(returning) => Some(Arc::new(LogicalPlan::clone(returning).replace_params_with_values(params)?)),
                 None => None,
             },
+            serials: self.serials.clone(),
         })
     }
 
@@ -150,6 +153,8 @@ impl Session {
         let ctx = engine.new_context();
         let interrupts = ember_udf_host::StatementInterrupts::default();
         ctx.state_ref().write().config_mut().options_mut().extensions.insert(interrupts.clone());
+        // What `currval`/`lastval` read: this session's last `nextval` values.
+        ctx.state_ref().write().config_mut().options_mut().extensions.insert(crate::sequences::SessionSequences::default());
         // The transaction block's writes, which the session's scans and sinks find here.
         let writes = Arc::new(TransactionWrites::new(engine.storage().clone()));
         ctx.state_ref().write().config_mut().set_extension(writes.clone());
@@ -324,6 +329,8 @@ impl Session {
             }
             Command::Rename(spec) => self.rename(spec).await,
             Command::Copy(copy) => self.copy(*copy).await,
+            Command::CreateSequence(spec) => self.create_sequence(spec).await,
+            Command::DropSequence(spec) => self.drop_sequence(spec).await,
         }
     }
 
@@ -404,6 +411,8 @@ impl Session {
                 *location = absolute_location(self.engine.base_dir(), location);
             }
         }
+        // serial and identity columns: integers with a sequence default.
+        let serials = self.serial_sequences(state, &mut statement)?;
         // An UPDATE/DELETE of a managed table is planned as the query that finds its rows.
         let dml = match self.managed_dml_query(state, &statement).await? {
             Some((query, dml)) => {
@@ -458,7 +467,7 @@ impl Session {
             }
             _ => planning::blocking(off_runtime, || analyzed_schema(state, &plan))?,
         };
-        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params, off_runtime, dml, insert_returning })
+        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params, off_runtime, dml, insert_returning, serials })
     }
 
     /// Run a planned (and bound) statement (the extended protocol's Execute).
@@ -470,7 +479,7 @@ impl Session {
     /// planned physically and run with `state`; what changes the session or the catalog
     /// (DDL, `SET`, `PREPARE`/`EXECUTE`/`DEALLOCATE`) goes through the context.
     async fn execute_with(&self, state: &SessionState, planned: PlannedStatement) -> Result<Outcome> {
-        let PlannedStatement { plan, persist, off_runtime, dml, insert_returning, .. } = planned;
+        let PlannedStatement { plan, persist, off_runtime, dml, insert_returning, serials, .. } = planned;
         if let Some(dml) = dml {
             return self.run_managed_dml(state, plan, &dml).await;
         }
@@ -511,7 +520,7 @@ impl Session {
                     crate::session_ddl::qualify(state, ddl);
                     self.check_ddl(state, ddl).await?;
                     match ddl {
-                        DdlStatement::CreateMemoryTable(create) => return self.create_managed_table(state, create).await,
+                        DdlStatement::CreateMemoryTable(create) => return self.create_managed_table(state, create, &serials).await,
                         DdlStatement::DropTable(drop) => {
                             if let Some(done) = self.drop_managed_table(state, drop).await? {
                                 return Ok(done);

@@ -16,6 +16,7 @@ use datafusion::logical_expr::{CreateMemoryTable, DmlStatement, DropTable, Logic
 use crate::error::{Result, ServerError};
 use crate::session::{Outcome, Session, collect_stream, count_rows};
 use crate::statement::planning;
+use crate::session_sequences::SerialSequence;
 use crate::storage::table::ManagedTable;
 
 /// The table's columns; those of the primary key are NOT NULL, as in PostgreSQL.
@@ -40,7 +41,7 @@ fn not_null_keys(columns: &Schema, constraints: &Constraints) -> Schema {
 impl Session {
     /// Create the managed table `create` describes; with a query (`CREATE TABLE ... AS`),
     /// fill it, and drop it again if that fails.
-    pub(crate) async fn create_managed_table(&self, state: &SessionState, create: &CreateMemoryTable) -> Result<Outcome> {
+    pub(crate) async fn create_managed_table(&self, state: &SessionState, create: &CreateMemoryTable, serials: &[SerialSequence]) -> Result<Outcome> {
         let done = |rows: Option<usize>| Outcome::Done { tag: if rows.is_some() { "SELECT" } else { "CREATE TABLE" }.to_string(), rows, oid: None };
         if create.temporary {
             return Err(ServerError::Unsupported { feature: "CREATE TEMPORARY TABLE (not yet)".to_string() });
@@ -59,9 +60,15 @@ impl Session {
             return Err(ServerError::DuplicateColumn { name: twice.name().clone() });
         }
         let storage = self.engine().storage();
-        let table = storage
-            .create_table(&resolved.schema, &resolved.table, Arc::new(columns), &create.column_defaults, &self.user())
-            .await?;
+        self.create_serial_sequences(serials).await?;
+        let table = match storage.create_table(&resolved.schema, &resolved.table, Arc::new(columns), &create.column_defaults, &self.user()).await {
+            Ok(table) => table,
+            Err(e) => {
+                self.own_serial_sequences(serials, None).await?;
+                return Err(e);
+            }
+        };
+        self.own_serial_sequences(serials, Some(table.id())).await?;
         schema.register_table(resolved.table.to_string(), table.clone())?;
         let is_query = !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row);
         if !is_query {
@@ -73,6 +80,7 @@ impl Session {
                 // CREATE TABLE AS is one statement: no table is left behind by a failed one.
                 schema.deregister_table(&resolved.table)?;
                 storage.drop_table(&resolved.schema, &resolved.table, table.id()).await?;
+                self.own_serial_sequences(serials, None).await?;
                 Err(e)
             }
         }
@@ -92,6 +100,9 @@ impl Session {
         };
         self.engine().storage().drop_table(&resolved.schema, &resolved.table, managed.id()).await?;
         schema.deregister_table(&resolved.table)?;
+        // The sequences of its serial columns go with it, as in PostgreSQL.
+        let (sequences, id) = (self.engine().sequences().clone(), managed.id());
+        tokio::task::spawn_blocking(move || sequences.drop_owned(id)).await.map_err(|e| ServerError::io("catalog writer", std::io::Error::other(e)))??;
         Ok(Some(Outcome::Done { tag: "DROP TABLE".to_string(), rows: None, oid: None }))
     }
 

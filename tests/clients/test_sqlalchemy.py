@@ -85,3 +85,47 @@ def test_reflect_table(engine):
     with engine.connect() as c:
         count = c.execute(sa.select(sa.func.count()).select_from(t).where(t.c.active.is_(True))).scalar()
     assert count == sum(1 for r in lib.employees() if r["active"])
+
+
+@pytest.mark.needs_catalog
+def test_orm_session_create_all_add_commit_query_update_delete(engine):
+    """The ORM round trip against managed tables: create_all sends SERIAL keys and
+    constraints, add + commit inserts with RETURNING to learn the new keys, a query reads
+    them back, an attribute change flushes an UPDATE, delete flushes a DELETE."""
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+    suffix = engine.dialect.driver
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Account(Base):
+        __tablename__ = f"orm_account_{suffix}"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        owner: Mapped[str] = mapped_column(sa.String(50), nullable=False)
+        balance: Mapped[float] = mapped_column(sa.Float, default=0.0)
+
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Account(owner="ann", balance=10.0), Account(owner="bob"), Account(owner="cat", balance=3.5)])
+        session.commit()
+        accounts = session.scalars(sa.select(Account).order_by(Account.id)).all()
+        assert [(a.id, a.owner, a.balance) for a in accounts] == [(1, "ann", 10.0), (2, "bob", 0.0), (3, "cat", 3.5)]
+        accounts[1].balance = 42.0
+        session.delete(accounts[2])
+        session.commit()
+    with Session(engine) as session:
+        rows = session.execute(sa.select(Account.id, Account.owner, Account.balance).order_by(Account.id)).all()
+        assert [tuple(r) for r in rows] == [(1, "ann", 10.0), (2, "bob", 42.0)]
+        session.add(Account(owner="dan"))
+        session.flush()
+        session.rollback()
+    with Session(engine) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Account)) == 2
+        # The key the rolled-back insert took is not handed out again, as in PostgreSQL.
+        account = Account(owner="eve")
+        session.add(account)
+        session.commit()
+        assert account.id == 5
+    Base.metadata.drop_all(engine)

@@ -99,12 +99,17 @@ impl Engine {
     }
 
     /// A DataFusion context for one session: its own settings, the shared catalog and runtime.
-    pub fn new_context(&self) -> SessionContext {
+    /// `temp`: the session's temporary tables, seen in front of every schema.
+    pub fn new_context(&self, temp: Option<Arc<crate::temp_tables::TempTables>>) -> SessionContext {
         let config = session_config(&self.options).with_create_default_catalog_and_schema(false);
+        let catalogs: Arc<dyn CatalogProviderList> = match temp {
+            Some(temp) => Arc::new(crate::temp_tables::SessionCatalogs::new(self.catalogs.clone(), temp)),
+            None => self.catalogs.clone(),
+        };
         let builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
-            .with_catalog_list(self.catalogs.clone())
+            .with_catalog_list(catalogs)
             .with_default_features()
             .with_type_planner(Arc::new(ember_planner::types::PgTypePlanner))
             .with_analyzer_rules(ember_planner::bool_literals::analyzer_rules())

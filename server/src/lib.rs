@@ -15,6 +15,7 @@ pub mod pg;
 pub mod restore;
 pub mod sequences;
 pub mod session;
+pub mod temp_tables;
 mod session_ddl;
 mod session_dml;
 mod session_functions;

@@ -67,6 +67,8 @@ impl Sequences {
         let mut by_name = HashMap::new();
         {
             let conn = store.lock();
+            // Sequences of temporary tables (negative ids) of servers gone.
+            conn.execute("DELETE FROM sequences WHERE owner_table < 0", [])?;
             let mut stmt = conn.prepare("SELECT schema, name, increment, min_value, max_value, start_value, cycle, last_value, is_called, owner_table FROM sequences")?;
             let rows = stmt.query_map([], |r| {
                 let options = SequenceOptions { increment: r.get(2)?, min: r.get(3)?, max: r.get(4)?, start: r.get(5)?, cycle: r.get::<_, i64>(6)? != 0 };

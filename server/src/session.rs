@@ -46,6 +46,9 @@ pub struct PlannedStatement {
     insert_returning: Option<Arc<LogicalPlan>>,
     /// `CREATE TABLE` with serial or identity columns: their sequences.
     serials: Vec<crate::session_sequences::SerialSequence>,
+    /// `CREATE TEMPORARY TABLE` (DataFusion's planner refuses the word; Ember plans the
+    /// statement without it and remembers it here).
+    temporary: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +85,7 @@ impl PlannedStatement {
                 None => None,
             },
             serials: self.serials.clone(),
+            temporary: self.temporary,
         })
     }
 
@@ -122,6 +126,8 @@ pub enum Outcome {
 pub struct Session {
     /// Managed-table writes of the open transaction block.
     writes: Arc<TransactionWrites>,
+    /// `CREATE TEMPORARY TABLE`s of this session.
+    temp_tables: Arc<crate::temp_tables::TempTables>,
     engine: Arc<Engine>,
     ctx: SessionContext,
     settings: Arc<Mutex<SessionSettings>>,
@@ -150,7 +156,8 @@ impl Session {
     }
 
     pub fn new(engine: Arc<Engine>, user: String) -> Self {
-        let ctx = engine.new_context();
+        let temp_tables = Arc::new(crate::temp_tables::TempTables::default());
+        let ctx = engine.new_context(Some(temp_tables.clone()));
         let interrupts = ember_udf_host::StatementInterrupts::default();
         ctx.state_ref().write().config_mut().options_mut().extensions.insert(interrupts.clone());
         // What `currval`/`lastval` read: this session's last `nextval` values.
@@ -164,6 +171,7 @@ impl Session {
         engine.pg_catalog().register_functions(&ctx, Arc::new(handle));
         Self {
             writes,
+            temp_tables,
             interrupts,
             running: Mutex::default(),
             engine,
@@ -211,6 +219,10 @@ impl Session {
 
     pub(crate) fn writes(&self) -> &Arc<TransactionWrites> {
         &self.writes
+    }
+
+    pub(crate) fn temp_tables(&self) -> &Arc<crate::temp_tables::TempTables> {
+        &self.temp_tables
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -411,6 +423,7 @@ impl Session {
                 *location = absolute_location(self.engine.base_dir(), location);
             }
         }
+        let temporary = take_temporary(&mut statement);
         // serial and identity columns: integers with a sequence default.
         let serials = self.serial_sequences(state, &mut statement)?;
         // An UPDATE/DELETE of a managed table is planned as the query that finds its rows.
@@ -467,7 +480,7 @@ impl Session {
             }
             _ => planning::blocking(off_runtime, || analyzed_schema(state, &plan))?,
         };
-        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params, off_runtime, dml, insert_returning, serials })
+        Ok(PlannedStatement { plan, result_schema, persist, oid_params, params, off_runtime, dml, insert_returning, serials, temporary })
     }
 
     /// Run a planned (and bound) statement (the extended protocol's Execute).
@@ -479,7 +492,7 @@ impl Session {
     /// planned physically and run with `state`; what changes the session or the catalog
     /// (DDL, `SET`, `PREPARE`/`EXECUTE`/`DEALLOCATE`) goes through the context.
     async fn execute_with(&self, state: &SessionState, planned: PlannedStatement) -> Result<Outcome> {
-        let PlannedStatement { plan, persist, off_runtime, dml, insert_returning, serials, .. } = planned;
+        let PlannedStatement { plan, persist, off_runtime, dml, insert_returning, serials, temporary, .. } = planned;
         if let Some(dml) = dml {
             return self.run_managed_dml(state, plan, &dml).await;
         }
@@ -520,7 +533,11 @@ impl Session {
                     crate::session_ddl::qualify(state, ddl);
                     self.check_ddl(state, ddl).await?;
                     match ddl {
-                        DdlStatement::CreateMemoryTable(create) => return self.create_managed_table(state, create, &serials).await,
+                        DdlStatement::CreateMemoryTable(create) => {
+                            let mut create = create.clone();
+                            create.temporary |= temporary;
+                            return self.create_managed_table(state, &create, &serials).await;
+                        }
                         DdlStatement::DropTable(drop) => {
                             if let Some(done) = self.drop_managed_table(state, drop).await? {
                                 return Ok(done);
@@ -575,6 +592,21 @@ impl Session {
         })
         .await
         .map_err(|e| ServerError::io("catalog writer", std::io::Error::other(e)))?
+    }
+}
+
+/// `CREATE TEMP[ORARY] TABLE`: drop the word (DataFusion's planner refuses it) and say
+/// whether it was there.
+fn take_temporary(statement: &mut DfStatement) -> bool {
+    match statement {
+        DfStatement::Statement(inner) => match inner.as_mut() {
+            SqlStatement::CreateTable(create) if create.temporary => {
+                create.temporary = false;
+                true
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 

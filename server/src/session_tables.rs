@@ -38,27 +38,33 @@ fn not_null_keys(columns: &Schema, constraints: &Constraints) -> Schema {
     Schema::new_with_metadata(fields, columns.metadata().clone())
 }
 
+/// The columns of a new table (primary-key columns NOT NULL); `42701` for a name twice.
+fn table_columns(create: &CreateMemoryTable) -> Result<Schema> {
+    let columns = not_null_keys(create.input.schema().as_arrow(), &create.constraints);
+    let mut seen = HashSet::new();
+    if let Some(twice) = columns.fields().iter().find(|f| !seen.insert(f.name().as_str())) {
+        return Err(ServerError::DuplicateColumn { name: twice.name().clone() });
+    }
+    Ok(columns)
+}
+
 impl Session {
     /// Create the managed table `create` describes; with a query (`CREATE TABLE ... AS`),
     /// fill it, and drop it again if that fails.
     pub(crate) async fn create_managed_table(&self, state: &SessionState, create: &CreateMemoryTable, serials: &[SerialSequence]) -> Result<Outcome> {
         let done = |rows: Option<usize>| Outcome::Done { tag: if rows.is_some() { "SELECT" } else { "CREATE TABLE" }.to_string(), rows, oid: None };
-        if create.temporary {
-            return Err(ServerError::Unsupported { feature: "CREATE TEMPORARY TABLE (not yet)".to_string() });
-        }
         if create.or_replace {
             return Err(ServerError::Unsupported { feature: "CREATE OR REPLACE TABLE".to_string() });
         }
         let resolved = self.resolve(state, &create.name);
+        if create.temporary {
+            return self.create_temp_table(state, create, serials, &resolved).await;
+        }
         let schema = self.schema_of(&resolved)?;
         if schema.table_exist(&resolved.table) {
             return if create.if_not_exists { Ok(done(None)) } else { Err(ServerError::DuplicateTable { name: resolved.table.to_string() }) };
         }
-        let columns = not_null_keys(create.input.schema().as_arrow(), &create.constraints);
-        let mut seen = HashSet::new();
-        if let Some(twice) = columns.fields().iter().find(|f| !seen.insert(f.name().as_str())) {
-            return Err(ServerError::DuplicateColumn { name: twice.name().clone() });
-        }
+        let columns = table_columns(create)?;
         let storage = self.engine().storage();
         self.create_serial_sequences(serials).await?;
         let table = match storage.create_table(&resolved.schema, &resolved.table, Arc::new(columns), &create.column_defaults, &self.user()).await {
@@ -86,6 +92,30 @@ impl Session {
         }
     }
 
+    /// `CREATE TEMPORARY TABLE [AS]`: a managed table only this session sees.
+    async fn create_temp_table(&self, state: &SessionState, create: &CreateMemoryTable, serials: &[SerialSequence], resolved: &ResolvedTableReference) -> Result<Outcome> {
+        let done = |rows: Option<usize>| Outcome::Done { tag: if rows.is_some() { "SELECT" } else { "CREATE TABLE" }.to_string(), rows, oid: None };
+        if self.temp_tables().get(&resolved.table).is_some() {
+            return if create.if_not_exists { Ok(done(None)) } else { Err(ServerError::DuplicateTable { name: resolved.table.to_string() }) };
+        }
+        let columns = table_columns(create)?;
+        self.create_serial_sequences(serials).await?;
+        let table = self.engine().storage().create_temp_table(&resolved.table, Arc::new(columns), &create.column_defaults, &self.user());
+        self.own_serial_sequences(serials, Some(table.id())).await?;
+        self.temp_tables().insert(&resolved.table, table.clone());
+        if matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row) {
+            return Ok(done(None));
+        }
+        match self.insert_plan(state, resolved, table.clone(), create.input.as_ref().clone()).await {
+            Ok(rows) => Ok(done(Some(rows))),
+            Err(e) => {
+                self.temp_tables().remove(&resolved.table);
+                self.own_serial_sequences(serials, None).await?;
+                Err(e)
+            }
+        }
+    }
+
     /// `DROP TABLE` of a managed table; `None` when `drop` names something else.
     pub(crate) async fn drop_managed_table(&self, state: &SessionState, drop: &DropTable) -> Result<Option<Outcome>> {
         let resolved = self.resolve(state, &drop.name);
@@ -98,12 +128,19 @@ impl Session {
         let Some(managed) = provider.downcast_ref::<ManagedTable>() else {
             return Ok(None);
         };
+        let done = Outcome::Done { tag: "DROP TABLE".to_string(), rows: None, oid: None };
+        if managed.is_temporary() {
+            self.temp_tables().remove(&resolved.table);
+            let (sequences, id) = (self.engine().sequences().clone(), managed.id());
+            tokio::task::spawn_blocking(move || sequences.drop_owned(id)).await.map_err(|e| ServerError::io("catalog writer", std::io::Error::other(e)))??;
+            return Ok(Some(done));
+        }
         self.engine().storage().drop_table(&resolved.schema, &resolved.table, managed.id()).await?;
         schema.deregister_table(&resolved.table)?;
         // The sequences of its serial columns go with it, as in PostgreSQL.
         let (sequences, id) = (self.engine().sequences().clone(), managed.id());
         tokio::task::spawn_blocking(move || sequences.drop_owned(id)).await.map_err(|e| ServerError::io("catalog writer", std::io::Error::other(e)))??;
-        Ok(Some(Outcome::Done { tag: "DROP TABLE".to_string(), rows: None, oid: None }))
+        Ok(Some(done))
     }
 
     /// `TRUNCATE` of a managed table; `None` when `dml` truncates something else.

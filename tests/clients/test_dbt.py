@@ -1,8 +1,10 @@
 """dbt-postgres 1.11 (psycopg2 underneath), from its own virtualenv ($EMBER_DBT_VENV,
-made by scripts/setup.sh): `dbt debug`, then `dbt run` of the one-model project in
-tests/clients/dbt — a view over an external table — twice (the second run swaps the new
-view in through `ALTER TABLE ... RENAME TO` and drops the backup), a model that fails
-and a run that recovers.
+made by scripts/setup.sh): `dbt debug`, then `dbt run` of the project in tests/clients/dbt
+twice — a view over an external table, a `table` model (a managed table made by CREATE
+TABLE AS and swapped in through `ALTER TABLE ... RENAME TO`, the backup dropped) and an
+`incremental` model with a unique key (the second run goes through a temporary table, a
+DELETE of the overlapping keys and an INSERT) — then a model that fails and a run that
+recovers.
 
 What dbt sends (recorded from PostgreSQL): `BEGIN`/`COMMIT`/`ROLLBACK` around everything,
 `create schema if not exists`, its relation listing over `pg_tables`/`pg_views`/
@@ -92,16 +94,21 @@ def test_debug(project):
 
 
 def test_run_twice(ember, project):
+    employees = [(r["emp_id"], r["name"], r["dept_id"], r["salary"]) for r in lib.employees()]
     for attempt in (1, 2):
         out = dbt(project, "run")
         assert out.returncode == 0, f"dbt run #{attempt}:\n{out.stdout}{out.stderr}"
-        assert "PASS=1 WARN=0 ERROR=0" in out.stdout, out.stdout
+        assert "PASS=3 WARN=0 ERROR=0" in out.stdout, out.stdout
         rows = query(ember, f"SELECT emp_id, name, dept_id, salary FROM {SCHEMA}.active_payroll ORDER BY emp_id")
         assert rows == expected_payroll()
-        # The swap left only the model's view: no __dbt_tmp, no __dbt_backup.
-        assert relations(ember) == [("active_payroll", "VIEW")]
+        rows = query(ember, f"SELECT emp_id, name, dept_id, salary FROM {SCHEMA}.payroll_table ORDER BY emp_id")
+        assert rows == expected_payroll()
+        rows = query(ember, f"SELECT emp_id, name, dept_id, salary FROM {SCHEMA}.payroll_incremental ORDER BY emp_id")
+        assert rows == (employees[:20] if attempt == 1 else employees), f"run #{attempt}"
+        # The swaps left only the models: no __dbt_tmp, no __dbt_backup.
+        assert relations(ember) == [("active_payroll", "VIEW"), ("payroll_incremental", "BASE TABLE"), ("payroll_table", "BASE TABLE")]
     assert query(ember, f"SELECT viewname FROM pg_views WHERE schemaname = '{SCHEMA}'") == [("active_payroll",)]
-    assert query(ember, f"SELECT tablename FROM pg_tables WHERE schemaname = '{SCHEMA}'") == []
+    assert query(ember, f"SELECT tablename FROM pg_tables WHERE schemaname = '{SCHEMA}' ORDER BY 1") == [("payroll_incremental",), ("payroll_table",)]
 
 
 def test_failing_model_then_recovery(ember, project):

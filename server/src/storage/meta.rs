@@ -172,6 +172,16 @@ pub enum CatalogChange {
     Replace { table: i64, retired: Vec<String>, added: Vec<DataFile> },
 }
 
+impl CatalogChange {
+    /// The table the change is to.
+    pub fn table(&self) -> i64 {
+        match self {
+            CatalogChange::AddFile(id, _) | CatalogChange::Truncate(id) => *id,
+            CatalogChange::Replace { table, .. } => *table,
+        }
+    }
+}
+
 /// Table `id` must still exist (it may have been dropped while it was written to).
 fn require_table(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<()> {
     let exists: Option<i64> = tx.query_row("SELECT id FROM managed_tables WHERE id = ?1", params![id], |row| row.get(0)).optional()?;

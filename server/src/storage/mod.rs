@@ -39,6 +39,9 @@ pub struct Storage {
     /// Held from a commit's SQLite transaction until its files are shown to new scans,
     /// so scans see commits in the catalog's order.
     commit_lock: tokio::sync::Mutex<()>,
+    /// The id of the last temporary table: they count down from -1, so no catalog row
+    /// ever names one.
+    last_temp_id: std::sync::atomic::AtomicI64,
 }
 
 const TABLES_DIR: &str = "tables";
@@ -48,7 +51,7 @@ impl Storage {
         let data_dir = data_dir
             .canonicalize()
             .map_err(|e| ServerError::io(format!("cannot resolve data directory {}", data_dir.display()), e))?;
-        Ok(Arc::new(Self { data_dir, store, commit_lock: tokio::sync::Mutex::new(()) }))
+        Ok(Arc::new(Self { data_dir, store, commit_lock: tokio::sync::Mutex::new(()), last_temp_id: std::sync::atomic::AtomicI64::new(0) }))
     }
 
     pub fn store(&self) -> &Arc<CatalogStore> {
@@ -56,12 +59,34 @@ impl Storage {
     }
 
     /// Apply `changes` in one SQLite transaction, then `publish` them to new scans.
+    /// Changes of temporary tables skip the catalog.
     pub(crate) async fn commit(&self, changes: Vec<CatalogChange>, publish: impl FnOnce()) -> Result<()> {
         let _order = self.commit_lock.lock().await;
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || store.apply_changes(&changes)).await.map_err(transaction::catalog_writer)??;
+        let durable: Vec<CatalogChange> = changes.into_iter().filter(|c| c.table() >= 0).collect();
+        if !durable.is_empty() {
+            let store = Arc::clone(&self.store);
+            tokio::task::spawn_blocking(move || store.apply_changes(&durable)).await.map_err(transaction::catalog_writer)??;
+        }
         publish();
         Ok(())
+    }
+
+    /// A new, empty temporary table: no catalog row names it, so its files are swept at
+    /// the next start if its session does not remove them first.
+    pub fn create_temp_table(self: &Arc<Self>, name: &str, schema: SchemaRef, defaults: &[(String, Expr)], owner: &str) -> Arc<ManagedTable> {
+        let id = self.last_temp_id.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) - 1;
+        let defaults = defaults.iter().cloned().collect::<HashMap<_, _>>();
+        Arc::new(ManagedTable::new(id, name.to_string(), schema, defaults, owner.to_string(), Vec::new(), Arc::clone(self)))
+    }
+
+    /// Delete the directory of table `id` and every file in it.
+    pub(crate) fn remove_table_files(&self, id: i64) {
+        let dir = self.data_dir.join(TABLES_DIR).join(id.to_string());
+        if dir.is_dir()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!("cannot remove {}: {e}", dir.display());
+        }
     }
 
     /// The absolute path of a data file recorded as `relative`.

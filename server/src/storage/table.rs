@@ -73,6 +73,16 @@ impl ManagedTable {
         &self.name
     }
 
+    /// A temporary table: its session's only, never in the catalog.
+    pub fn is_temporary(&self) -> bool {
+        self.id < 0
+    }
+
+    /// Delete the table's files (a temporary table that its session dropped).
+    pub fn remove_files(&self) {
+        self.storage.remove_table_files(self.id);
+    }
+
     pub(super) fn schema_ref(&self) -> &SchemaRef {
         &self.schema
     }

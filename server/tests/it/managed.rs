@@ -399,3 +399,49 @@ async fn serial_columns_and_sequences_never_repeat_a_value() {
     let err = client.simple_query("SELECT nextval('tick')").await.unwrap_err();
     assert_eq!(sqlstate(&err), "42P01", "{err}");
 }
+
+/// `CREATE TEMPORARY TABLE`: written, updated and read like any managed table by its
+/// session only, never in the catalog, gone with its session (files too) and after a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_tables_belong_to_their_session_only() {
+    let dir = temp_dir("managed-temp");
+    let server = TestServer::start(&dir);
+    let a = server.connect().await;
+    let b = server.connect().await;
+    a.batch_execute(
+        "CREATE TEMP TABLE scratch (k int NOT NULL, v text);
+         INSERT INTO scratch VALUES (1, 'one'), (2, 'two'), (3, 'three');
+         CREATE TEMPORARY TABLE copied AS SELECT k * 10 AS k FROM scratch;
+         CREATE TABLE kept (k int);
+         INSERT INTO kept SELECT k FROM scratch WHERE k > 1;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.execute("UPDATE scratch SET v = upper(v) WHERE k IN (SELECT k / 10 FROM copied WHERE k > 10)", &[]).await.unwrap(), 2);
+    assert_eq!(a.execute("DELETE FROM pg_temp.scratch WHERE k = 1", &[]).await.unwrap(), 1);
+    a.batch_execute("BEGIN; INSERT INTO scratch VALUES (4, 'four'); ROLLBACK").await.unwrap();
+    assert_eq!(rows(&a, "SELECT k, v FROM scratch ORDER BY k").await, ["2|TWO", "3|THREE"]);
+    let err = b.simple_query("SELECT * FROM scratch").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+    // Another session makes its own of the same name.
+    b.batch_execute("CREATE TEMP TABLE scratch (other text); INSERT INTO scratch VALUES ('b')").await.unwrap();
+    assert_eq!(rows(&b, "SELECT other FROM scratch").await, ["b"]);
+    assert_eq!(rows(&a, "SELECT count(*) FROM scratch").await, ["2"]);
+    assert_eq!(rows(&a, "SELECT relname FROM pg_class WHERE relname IN ('scratch', 'copied', 'kept')").await, ["kept"]);
+    let on_disk = || data_files(&dir).len();
+    let with_temp = on_disk();
+    drop(b);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(on_disk() < with_temp, "the ended session's temporary table left its files");
+    a.batch_execute("DROP TABLE copied").await.unwrap();
+    let err = a.simple_query("SELECT * FROM copied").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+    server.kill9();
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    let err = client.simple_query("SELECT * FROM scratch").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+    assert_eq!(rows(&client, "SELECT k FROM kept ORDER BY k").await, ["2", "3"]);
+    // The crashed session's temporary files were swept at the start.
+    assert_eq!(data_files(&dir).len(), 1, "{:?}", data_files(&dir));
+}

@@ -46,6 +46,8 @@ pub enum Command {
     CreateSequence(crate::sequence::SequenceSpec),
     /// `DROP SEQUENCE`.
     DropSequence(crate::sequence::DropSequenceSpec),
+    /// `VACUUM [FULL] [table]`: `[schema.]table`, folded, or every table.
+    Vacuum { table: Option<Vec<String>> },
     /// Everything DataFusion plans and executes.
     Plan(Box<DfStatement>),
 }
@@ -127,6 +129,9 @@ fn classify_sql(statement: SqlStatement) -> Command {
         SqlStatement::Savepoint { name } => Command::Savepoint { tag: "SAVEPOINT", name: folded(&name) },
         SqlStatement::ReleaseSavepoint { name } => Command::Savepoint { tag: "RELEASE", name: folded(&name) },
         SqlStatement::Discard { .. } => Command::Noop { tag: "DISCARD ALL" },
+        SqlStatement::Vacuum(vacuum) => Command::Vacuum {
+            table: vacuum.table_name.map(|name| name.0.iter().filter_map(|p| p.as_ident()).map(folded).collect()),
+        },
         SqlStatement::DropFunction(drop) => {
             match drop.func_desc.iter().map(|d| single_name(&d.name)).collect::<Result<Vec<_>>>() {
                 Ok(names) => Command::DropFunction(DropFunctionSpec { names, if_exists: drop.if_exists }),

@@ -65,6 +65,9 @@ pub enum ServerError {
     UndefinedSavepoint { name: String },
     #[error("column \"{name}\" of relation \"{table}\" does not exist")]
     UndefinedColumn { name: String, table: String },
+    /// A command PostgreSQL runs only outside a transaction block (`VACUUM`).
+    #[error("{command} cannot run inside a transaction block")]
+    ActiveTransaction { command: String },
     /// A write whose rows another transaction changed (or removed) after it read them.
     #[error("could not serialize access due to concurrent update")]
     SerializationFailure,
@@ -130,6 +133,7 @@ impl ServerError {
             ServerError::UndefinedSavepoint { .. } => "3B001",
             ServerError::UndefinedColumn { .. } => "42703",
             ServerError::SerializationFailure => "40001",
+            ServerError::ActiveTransaction { .. } => "25001",
         }
     }
 

@@ -343,6 +343,7 @@ impl Session {
             Command::Copy(copy) => self.copy(*copy).await,
             Command::CreateSequence(spec) => self.create_sequence(spec).await,
             Command::DropSequence(spec) => self.drop_sequence(spec).await,
+            Command::Vacuum { table } => self.vacuum(table).await,
         }
     }
 

@@ -143,6 +143,47 @@ impl Session {
         Ok(Some(done))
     }
 
+    /// `VACUUM [table]`: merge the small files of the managed table, or of every one.
+    pub(crate) async fn vacuum(&self, table: Option<Vec<String>>) -> Result<Outcome> {
+        if self.writes().in_block() {
+            return Err(ServerError::ActiveTransaction { command: "VACUUM".to_string() });
+        }
+        let state = self.snapshot();
+        let options = &state.config().options().catalog;
+        let catalog = self.context().catalog(&options.default_catalog).ok_or_else(|| ServerError::UndefinedSchema { name: options.default_catalog.clone() })?;
+        let mut tables: Vec<Arc<dyn datafusion::catalog::TableProvider>> = Vec::new();
+        match table {
+            Some(parts) => {
+                let (schema, name) = match parts.as_slice() {
+                    [.., schema, name] => (schema.clone(), name.clone()),
+                    [name] => (options.default_schema.clone(), name.clone()),
+                    [] => return Err(ServerError::UndefinedTable { name: String::new() }),
+                };
+                let provider = match catalog.schema(&schema) {
+                    Some(s) => s.table(&name).await?,
+                    None => None,
+                };
+                tables.push(provider.ok_or(ServerError::UndefinedTable { name })?);
+            }
+            None => {
+                for schema in catalog.schema_names().iter().filter_map(|s| catalog.schema(s)) {
+                    for name in schema.table_names() {
+                        tables.extend(schema.table(&name).await?);
+                    }
+                }
+            }
+        }
+        for provider in tables {
+            if let Some(managed) = provider.downcast_ref::<ManagedTable>() {
+                let done = managed.compact().await?;
+                if done.merged > 0 {
+                    tracing::info!(table = managed.name(), files = done.merged, rows = done.rows, "vacuum merged small files");
+                }
+            }
+        }
+        Ok(Outcome::Done { tag: "VACUUM".to_string(), rows: None, oid: None })
+    }
+
     /// `TRUNCATE` of a managed table; `None` when `dml` truncates something else.
     pub(crate) async fn truncate_managed_table(&self, dml: &DmlStatement) -> Result<Option<Outcome>> {
         let Some(source) = dml.target.downcast_ref::<DefaultTableSource>() else {

@@ -14,6 +14,7 @@ pub mod meta;
 mod sink;
 pub mod table;
 pub mod transaction;
+pub mod vacuum;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

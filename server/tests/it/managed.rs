@@ -445,3 +445,34 @@ async fn temporary_tables_belong_to_their_session_only() {
     // The crashed session's temporary files were swept at the start.
     assert_eq!(data_files(&dir).len(), 1, "{:?}", data_files(&dir));
 }
+
+/// `VACUUM` merges the small files of single-row INSERTs into one, the rows unchanged; not
+/// inside a transaction block (25001); other tables untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vacuum_merges_small_files() {
+    let dir = temp_dir("managed-vacuum");
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    client.batch_execute("CREATE TABLE many (n int, s text); CREATE TABLE other (n int); INSERT INTO other VALUES (1); INSERT INTO other VALUES (2)").await.unwrap();
+    for n in 0..20 {
+        client.execute("INSERT INTO many VALUES ($1, $2)", &[&n, &format!("row {n}")]).await.unwrap();
+    }
+    client.batch_execute("DELETE FROM many WHERE n = 7").await.unwrap();
+    let before = rows(&client, "SELECT count(*), sum(n), min(s), max(s) FROM many").await;
+    assert_eq!(before, ["19|183|row 0|row 9"]);
+    let err = client.simple_query("BEGIN; VACUUM many").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "25001", "{err}");
+    client.batch_execute("ROLLBACK; VACUUM many").await.unwrap();
+    assert_eq!(rows(&client, "SELECT count(*), sum(n), min(s), max(s) FROM many").await, before);
+    client.batch_execute("VACUUM").await.unwrap();
+    drop(client);
+    server.kill9();
+    let server = TestServer::start(&dir);
+    let client = server.connect().await;
+    assert_eq!(rows(&client, "SELECT count(*), sum(n), min(s), max(s) FROM many").await, before);
+    assert_eq!(rows(&client, "SELECT n FROM other ORDER BY n").await, ["1", "2"]);
+    // One file per table is left (the replaced ones were swept at the start).
+    assert_eq!(data_files(&dir).len(), 2, "{:?}", data_files(&dir));
+    let err = client.simple_query("VACUUM nope").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+}

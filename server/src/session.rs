@@ -428,6 +428,7 @@ impl Session {
         // serial and identity columns: integers with a sequence default.
         let serials = self.serial_sequences(state, &mut statement)?;
         // An UPDATE/DELETE of a managed table is planned as the query that finds its rows.
+        self.explain_managed_dml(state, &mut statement).await?;
         let dml = match self.managed_dml_query(state, &statement).await? {
             Some((query, dml)) => {
                 statement = query;

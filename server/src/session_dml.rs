@@ -72,6 +72,22 @@ impl Session {
         Ok(Some((statement, ManagedDml { kind, table, values, returning })))
     }
 
+    /// `EXPLAIN UPDATE|DELETE` of a managed table explains the query that finds the rows
+    /// (`EXPLAIN ANALYZE`, which would have to change them, is refused).
+    pub(crate) async fn explain_managed_dml(&self, state: &SessionState, statement: &mut DfStatement) -> Result<()> {
+        let DfStatement::Explain(explain) = statement else {
+            return Ok(());
+        };
+        let Some((query, dml)) = self.managed_dml_query(state, &explain.statement).await? else {
+            return Ok(());
+        };
+        if explain.options.analyze {
+            return Err(ServerError::Unsupported { feature: format!("EXPLAIN ANALYZE {}", dml.kind.tag()) });
+        }
+        *explain.statement = query;
+        Ok(())
+    }
+
     /// The planned query of `dml` with its `$n` assigned to a column typed as that column
     /// (`SET amount = $1`), as PostgreSQL infers them.
     pub(crate) async fn type_assigned_parameters(&self, state: &SessionState, plan: LogicalPlan, dml: &ManagedDml) -> Result<LogicalPlan> {

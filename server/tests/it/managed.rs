@@ -324,6 +324,10 @@ async fn update_and_delete_rewrite_rows_at_once_or_at_commit() {
     assert!(a.query("DELETE FROM acc WHERE id = $1 RETURNING *", &[&99i32]).await.unwrap().is_empty());
     let star = a.query("UPDATE acc SET amount = amount + 0 WHERE id = $1 RETURNING *", &[&5i32]).await.unwrap();
     assert_eq!(star[0].columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "owner", "amount"]);
+    let plan = rows(&a, "EXPLAIN UPDATE acc SET amount = 0 WHERE id IN (SELECT id FROM bonus)").await.join("\n");
+    assert!(plan.contains("acc") && plan.contains("bonus"), "{plan}");
+    let err = a.simple_query("EXPLAIN ANALYZE DELETE FROM acc").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000", "{err}");
     let err = a.simple_query("UPDATE acc SET nope = 1").await.unwrap_err();
     assert_eq!((sqlstate(&err), err.as_db_error().unwrap().message()), ("42703", "column \"nope\" of relation \"acc\" does not exist"));
     assert_eq!(rows(&a, "INSERT INTO acc VALUES (9, 'fay', 90), (10, 'gus', 100) RETURNING id, amount + 1 AS next").await, ["9|91", "10|101"]);

@@ -21,13 +21,15 @@ pub struct CopyReader {
     header_pending: bool,
     /// The end-of-data marker `\.` was seen: the rest is ignored.
     ended: bool,
+    /// The line each row read since the last [`CopyReader::take_lines`] ended on.
+    row_lines: Vec<u64>,
 }
 
 impl CopyReader {
     /// A reader for rows of `columns` (their names, for messages).
     pub fn new(options: CopyOptions, columns: Vec<String>) -> Self {
         let header_pending = options.header;
-        Self { options, columns, pending: Vec::new(), line: 0, header_pending, ended: false }
+        Self { options, columns, pending: Vec::new(), line: 0, header_pending, ended: false, row_lines: Vec::new() }
     }
 
     /// Take `data`; complete rows are appended to `rows`.
@@ -69,9 +71,16 @@ impl CopyReader {
                 continue;
             }
             rows.push(self.check_width(fields)?);
+            self.row_lines.push(self.line);
         }
         self.pending.drain(..start.min(self.pending.len()));
         Ok(())
+    }
+
+    /// The line numbers of the rows read since the last call, in order (for messages
+    /// about a value of a row, as PostgreSQL names its line).
+    pub fn take_lines(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.row_lines)
     }
 
     fn check_width(&self, fields: Row) -> Result<Row, PgDataError> {

@@ -17,6 +17,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
 use ember_planner::copy::{CopyFormat, CopyIn};
 use ember_planner::copy_text::{CopyReader, Row};
+use ember_planner::data_error::PgDataError;
 
 use crate::error::{Result, ServerError};
 use crate::session::{Session, collect_stream, count_rows};
@@ -134,6 +135,7 @@ impl Session {
             return Ok(());
         }
         let rows = std::mem::take(&mut target.rows);
+        let lines = target.reader.take_lines();
         let width = target.targets.len();
         let fields: Vec<Field> = (0..width).map(|i| Field::new(format!("c{i}"), DataType::Utf8, true)).collect();
         let mut builders: Vec<StringBuilder> = (0..width).map(|_| StringBuilder::with_capacity(rows.len(), rows.len() * 8)).collect();
@@ -145,6 +147,7 @@ impl Session {
         let columns: Vec<ArrayRef> = builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
         let data_schema = Arc::new(Schema::new(fields));
         let batch = RecordBatch::try_new(data_schema.clone(), columns).map_err(datafusion::error::DataFusionError::from)?;
+        let text = batch.clone();
         let data = MemTable::try_new(data_schema, vec![vec![batch]])?;
         // Every column of the table: the data's, cast to the column's type, else its DEFAULT (or NULL).
         let schema = target.table.schema();
@@ -165,8 +168,50 @@ impl Session {
         let state = self.snapshot();
         let physical = planning::plan(planning::off_runtime(), state.create_physical_plan(&plan)).await?;
         let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
-        let (_, batches) = collect_stream(stream).await?;
+        let batches = match collect_stream(stream).await {
+            Ok((_, batches)) => batches,
+            // A value its column's type cannot read: name it, its line and its column.
+            Err(e) => return Err(bad_value(&text, &lines, target, &schema).map(|bad| ServerError::DataFusion(bad.into())).unwrap_or(e)),
+        };
         target.written += count_rows(&batches);
         Ok(())
     }
+}
+
+/// The first value of `text` (the chunk's rows, as read) that its column's type cannot
+/// read, as PostgreSQL reports it: `22P02 invalid input syntax for type integer: "x"`,
+/// `22003` for a number out of range, `22007`/`22008` for a bad date or time; with the
+/// line and column. `None` if every value reads (the failure was something else).
+fn bad_value(text: &RecordBatch, lines: &[u64], target: &CopyInTarget, schema: &datafusion::arrow::datatypes::SchemaRef) -> Option<PgDataError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let safe = datafusion::arrow::compute::CastOptions { safe: true, ..Default::default() };
+    let mut first: Option<(usize, usize)> = None;
+    for (data_column, &table_column) in target.targets.iter().enumerate() {
+        let column = text.column(data_column);
+        let field = schema.field(table_column);
+        let Ok(cast) = datafusion::arrow::compute::cast_with_options(column, field.data_type(), &safe) else { continue };
+        if let Some(row) = (0..column.len()).find(|&r| column.is_valid(r) && cast.is_null(r))
+            && first.is_none_or(|(best, _)| row < best)
+        {
+            first = Some((row, data_column));
+        }
+    }
+    let (row, data_column) = first?;
+    let field = schema.field(target.targets[data_column]);
+    let value = text.column(data_column).as_string::<i32>().value(row);
+    let type_name = ember_planner::pg_catalog::type_of::type_name(field.data_type());
+    let (sqlstate, message) = match field.data_type() {
+        t if t.is_temporal() => {
+            let looks_like_date = value.len() >= 8 && value.chars().take(4).all(|c| c.is_ascii_digit()) && value.as_bytes().get(4) == Some(&b'-');
+            if looks_like_date {
+                ("22008", format!("date/time field value out of range: \"{value}\""))
+            } else {
+                ("22007", format!("invalid input syntax for type {type_name}: \"{value}\""))
+            }
+        }
+        t if t.is_numeric() && value.trim().parse::<f64>().is_ok_and(f64::is_finite) => ("22003", format!("value \"{value}\" is out of range for type {type_name}")),
+        _ => ("22P02", format!("invalid input syntax for type {type_name}: \"{value}\"")),
+    };
+    let line = lines.get(row).copied().unwrap_or_default();
+    Some(PgDataError::new(sqlstate, format!("{message} (COPY {}, line {line}, column {}: \"{value}\")", target.name.table, field.name())))
 }

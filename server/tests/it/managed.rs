@@ -206,6 +206,10 @@ async fn copy_from_stdin_loads_all_rows_or_none() {
     assert_eq!(sqlstate(&err), "23502", "{err:?}");
     let err = copy(&client, "COPY c (id) FROM STDIN", "9x\n").await.unwrap_err();
     assert_eq!(sqlstate(&err), "22P02", "{err:?}");
+    // A value its column cannot read is named with its line and column, as PostgreSQL does.
+    let err = copy(&client, "COPY c FROM STDIN", "10\tten\t2024-01-01\t1\n11\televen\t2024-13-45\t1\n").await.unwrap_err();
+    let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert_eq!((sqlstate(&err), message.as_str()), ("22008", "date/time field value out of range: \"2024-13-45\" (COPY c, line 2, column d: \"2024-13-45\")"));
     assert_eq!(rows(&client, "SELECT count(*) FROM c").await, ["5"]);
     let err = client.simple_query("COPY c (nope) FROM STDIN").await.unwrap_err();
     assert_eq!(sqlstate(&err), "42703", "{err:?}");

@@ -140,19 +140,7 @@ impl TransactionWrites {
                     own.batches.clear();
                     own.retired.clear();
                 }
-                Change::Replace { table_id: id, retired, added, .. } if *id == table_id => {
-                    for file in retired {
-                        match own.files.iter().position(|f| f.path == file.path) {
-                            Some(at) => {
-                                own.files.remove(at);
-                            }
-                            None => {
-                                own.retired.insert(file.path.clone());
-                            }
-                        }
-                    }
-                    own.files.extend(added.iter().cloned());
-                }
+                Change::Replace { table_id: id, retired, added, .. } if *id == table_id => replace(&mut own.files, &mut own.retired, retired, added),
                 _ => {}
             }
         }
@@ -332,6 +320,22 @@ impl TransactionWrites {
     }
 }
 
+/// A `Replace` over a block's changes so far: a retired file the block wrote itself leaves
+/// `own`; any other (a committed file) joins `retired`; the added files join `own`.
+fn replace(own: &mut Vec<DataFile>, retired: &mut std::collections::HashSet<String>, gone: &[DataFile], added: &[DataFile]) {
+    for file in gone {
+        match own.iter().position(|f| f.path == file.path) {
+            Some(at) => {
+                own.remove(at);
+            }
+            None => {
+                retired.insert(file.path.clone());
+            }
+        }
+    }
+    own.extend(added.iter().cloned());
+}
+
 /// Show committed `changes` to new scans, table by table.
 fn publish(changes: &[Change]) {
     #[derive(Default)]
@@ -351,19 +355,7 @@ fn publish(changes: &[Change]) {
         match change {
             Change::Write(p) => net.added.push(p.file.clone()),
             Change::Truncate { .. } => *net = Net { truncated: true, ..Net::default() },
-            Change::Replace { retired, added, .. } => {
-                for file in retired {
-                    match net.added.iter().position(|f| f.path == file.path) {
-                        Some(at) => {
-                            net.added.remove(at);
-                        }
-                        None => {
-                            net.retired.insert(file.path.clone());
-                        }
-                    }
-                }
-                net.added.extend(added.iter().cloned());
-            }
+            Change::Replace { retired, added, .. } => replace(&mut net.added, &mut net.retired, retired, added),
             Change::Buffered(_) | Change::Merged => {}
         }
     }

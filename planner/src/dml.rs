@@ -72,9 +72,9 @@ pub fn target(statement: &Statement) -> Option<&ObjectName> {
     }
 }
 
-/// `statement` (an `UPDATE` or `DELETE` of a table whose columns are `columns`, in order)
-/// as its query.
-pub fn as_query(statement: Statement, columns: &[String]) -> Result<DmlQuery> {
+/// `statement` (an `UPDATE` or `DELETE` of a table whose columns are `columns`, in order,
+/// with the `DEFAULT` expressions `defaults`) as its query.
+pub fn as_query(statement: Statement, columns: &[String], defaults: &HashMap<String, Expr>) -> Result<DmlQuery> {
     match statement {
         Statement::Update(update) => {
             if update.or.is_some() || update.limit.is_some() || !update.order_by.is_empty() || update.output.is_some() {
@@ -94,7 +94,14 @@ pub fn as_query(statement: Statement, columns: &[String]) -> Result<DmlQuery> {
                     let table = qualifier.last().map(normalize).unwrap_or_default();
                     return Err(PlannerError::UndefinedColumn { name: column, table });
                 }
-                if assigned.insert(column.clone(), assignment.value).is_some() {
+                // `SET c = DEFAULT`: the column's default, or NULL.
+                let value = match assignment.value {
+                    Expr::Identifier(ident) if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("default") => {
+                        defaults.get(&column).cloned().unwrap_or(Expr::value(datafusion::sql::sqlparser::ast::Value::Null))
+                    }
+                    value => value,
+                };
+                if assigned.insert(column.clone(), value).is_some() {
                     // PostgreSQL's 42601.
                     let message = format!("multiple assignments to same column \"{column}\"");
                     return Err(datafusion::error::DataFusionError::SQL(Box::new(datafusion::sql::sqlparser::parser::ParserError::ParserError(message)), None).into());
@@ -309,7 +316,8 @@ mod tests {
     fn query(sql: &str, columns: &[&str]) -> DmlQuery {
         let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-        as_query(statement, &columns).unwrap()
+        let defaults = HashMap::from([("amount".to_string(), Expr::value(datafusion::sql::sqlparser::ast::Value::Number("7".into(), false)))]);
+        as_query(statement, &columns, &defaults).unwrap()
     }
 
     #[test]
@@ -327,6 +335,8 @@ mod tests {
         let q = query("DELETE FROM s.t USING u WHERE u.k = t.k RETURNING *", &["k", "v"]);
         assert_eq!((q.kind, q.values, q.returning), (DmlKind::Delete, 0, 3));
         assert_eq!(q.query.to_string(), "SELECT s.t.\"k\", s.t.\"v\", u.* FROM s.t, u WHERE u.k = t.k");
+        let q = query("UPDATE t SET amount = DEFAULT, id = DEFAULT", &["id", "amount"]);
+        assert_eq!(q.query.to_string(), "SELECT NULL AS \"__ember_value_0\", 7 AS \"__ember_value_1\" FROM t");
         let q = query("DELETE FROM t", &["k"]);
         assert_eq!((q.values, q.returning), (0, 0));
         assert_eq!(q.query.to_string(), "SELECT true FROM t");
@@ -346,6 +356,7 @@ mod tests {
     fn what_postgresql_refuses_or_ember_cannot_do_yet_is_an_error() {
         let statement = |sql: &str| Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
         let columns = vec!["a".to_string()];
+        let as_query = |statement, columns: &Vec<String>| as_query(statement, columns, &HashMap::new());
         assert!(matches!(as_query(statement("UPDATE t SET nope = 1"), &columns), Err(PlannerError::UndefinedColumn { .. })));
         assert!(matches!(as_query(statement("UPDATE t SET a = 1, a = 2"), &columns), Err(PlannerError::DataFusion(_))));
         assert!(matches!(as_query(statement("UPDATE t SET (a) = (1)"), &columns), Err(PlannerError::Unsupported { .. })));

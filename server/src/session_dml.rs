@@ -67,7 +67,13 @@ impl Session {
             return Ok(None);
         };
         let columns: Vec<String> = managed.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let DmlQuery { kind, query, values, returning } = ember_planner::dml::as_query(inner.as_ref().clone(), &columns)?;
+        let mut defaults = std::collections::HashMap::new();
+        for column in &columns {
+            if let Some(default) = managed.get_column_default(column) {
+                defaults.insert(column.clone(), datafusion::sql::unparser::expr_to_sql(default)?);
+            }
+        }
+        let DmlQuery { kind, query, values, returning } = ember_planner::dml::as_query(inner.as_ref().clone(), &columns, &defaults)?;
         let statement = DfStatement::Statement(Box::new(datafusion::sql::sqlparser::ast::Statement::Query(query)));
         Ok(Some((statement, ManagedDml { kind, table, values, returning })))
     }

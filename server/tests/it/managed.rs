@@ -376,6 +376,7 @@ async fn serial_columns_and_sequences_never_repeat_a_value() {
         assert_eq!(inserted[0].get::<_, i32>(0), 3);
         assert_eq!(rows(&client, "SELECT currval('users_id_seq'), lastval()").await, ["3|3"]);
         assert_eq!(rows(&client, "INSERT INTO users (id, name) VALUES (100, 'explicit') RETURNING id").await, ["100"]);
+        assert_eq!(rows(&client, "UPDATE users SET n = DEFAULT WHERE name = 'a' RETURNING n").await, ["5"]);
         assert_eq!(rows(&client, "SELECT nextval('tick'), nextval('tick')").await, ["10|15"]);
         assert_eq!(rows(&client, "SELECT nextval('tick') FROM generate_series(1, 3)").await, ["20", "25", "30"]);
         assert_eq!(rows(&client, "SELECT setval('tick', 100), nextval('tick')").await, ["100|105"]);

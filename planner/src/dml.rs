@@ -53,6 +53,12 @@ pub struct DmlQuery {
     pub query: Box<Query>,
     pub values: usize,
     pub returning: usize,
+    /// For `UPDATE ... RETURNING`: the statement's query without the `RETURNING` columns,
+    /// and `SELECT <RETURNING list> FROM target` to run over the updated rows. Used when
+    /// the list reads only the target (so a volatile `SET c = nextval(..)` is evaluated
+    /// once); `query` above, which computes the list from the assigned expressions, is
+    /// the fallback for lists that read the `FROM` tables too.
+    pub over_new_rows: Option<(Box<Query>, Box<Query>)>,
 }
 
 /// The target table of an `UPDATE` or `DELETE`, as written; `None` for other statements.
@@ -122,8 +128,12 @@ pub fn as_query(statement: Statement, columns: &[String], defaults: &HashMap<Str
                 Some(UpdateTableFromKind::BeforeSet(tables) | UpdateTableFromKind::AfterSet(tables)) => tables,
                 None => Vec::new(),
             };
+            let mut over_new_rows = None;
             let returning = match update.returning {
                 Some(items) => {
+                    let plain = select(projection.clone(), std::iter::once(update.table.clone()).chain(from_tables.iter().cloned()).collect(), update.selection.clone())?;
+                    let over = select(items.clone(), vec![update.table.clone()], None)?;
+                    over_new_rows = Some((plain, over));
                     let new_values: HashMap<String, Expr> = columns
                         .iter()
                         .map(|c| (c.clone(), Expr::Nested(Box::new(assigned.get(c).cloned().unwrap_or_else(|| column_of(&qualifier, c))))))
@@ -146,7 +156,7 @@ pub fn as_query(statement: Statement, columns: &[String], defaults: &HashMap<Str
             };
             let mut tables = vec![update.table];
             tables.extend(from_tables);
-            Ok(DmlQuery { kind: DmlKind::Update, query: select(projection, tables, update.selection)?, values, returning })
+            Ok(DmlQuery { kind: DmlKind::Update, query: select(projection, tables, update.selection)?, values, returning, over_new_rows })
         }
         Statement::Delete(delete) => {
             if !delete.tables.is_empty() || delete.limit.is_some() || !delete.order_by.is_empty() || delete.output.is_some() {
@@ -168,7 +178,7 @@ pub fn as_query(statement: Statement, columns: &[String], defaults: &HashMap<Str
                 None => (vec![SelectItem::UnnamedExpr(Expr::value(datafusion::sql::sqlparser::ast::Value::Boolean(true)))], 0),
             };
             tables.extend(using);
-            Ok(DmlQuery { kind: DmlKind::Delete, query: select(projection, tables, delete.selection)?, values: 0, returning })
+            Ok(DmlQuery { kind: DmlKind::Delete, query: select(projection, tables, delete.selection)?, values: 0, returning, over_new_rows: None })
         }
         _ => Err(unsupported("this statement as a query")),
     }

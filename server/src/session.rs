@@ -97,7 +97,7 @@ impl PlannedStatement {
     /// Whether executing returns rows (a RowDescription) or just a command tag.
     pub fn returns_rows(&self) -> bool {
         if let Some(dml) = &self.dml {
-            return dml.returning > 0;
+            return dml.returns_rows();
         }
         if self.insert_returning.is_some() {
             return true;

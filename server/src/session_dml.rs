@@ -35,11 +35,22 @@ pub struct ManagedDml {
     pub values: usize,
     /// Columns after those with the `RETURNING` values.
     pub returning: usize,
+    /// `UPDATE ... RETURNING` over the updated rows: `SELECT <list> FROM target`, planned;
+    /// the query then has no `RETURNING` columns.
+    pub over_new_rows: Option<Arc<LogicalPlan>>,
 }
 
 impl ManagedDml {
+    /// Whether the statement returns rows (it has a `RETURNING` list).
+    pub fn returns_rows(&self) -> bool {
+        self.returning > 0 || self.over_new_rows.is_some()
+    }
+
     /// The columns the statement returns (its `RETURNING` list; none without one).
     pub fn result_schema(&self, plan: &LogicalPlan) -> Result<DFSchema> {
+        if let Some(over) = &self.over_new_rows {
+            return Ok(over.schema().as_ref().clone());
+        }
         let schema = plan.schema();
         let fields = (self.values..self.values + self.returning).map(|i| {
             let (qualifier, field) = schema.qualified_field(i);
@@ -73,9 +84,18 @@ impl Session {
                 defaults.insert(column.clone(), datafusion::sql::unparser::expr_to_sql(default)?);
             }
         }
-        let DmlQuery { kind, query, values, returning } = ember_planner::dml::as_query(inner.as_ref().clone(), &columns, &defaults)?;
-        let statement = DfStatement::Statement(Box::new(datafusion::sql::sqlparser::ast::Statement::Query(query)));
-        Ok(Some((statement, ManagedDml { kind, table, values, returning })))
+        let DmlQuery { kind, query, values, returning, over_new_rows } = ember_planner::dml::as_query(inner.as_ref().clone(), &columns, &defaults)?;
+        let as_statement = |query| DfStatement::Statement(Box::new(datafusion::sql::sqlparser::ast::Statement::Query(query)));
+        if let Some((plain, over)) = over_new_rows {
+            // RETURNING over the updated rows, when its list reads only the target.
+            let mut over = as_statement(over);
+            ember_planner::rewrite::apply(&mut over)?;
+            if let Ok(planned) = planning::plan(planning::off_runtime(), state.statement_to_plan(over)).await {
+                let dml = ManagedDml { kind, table, values, returning: 0, over_new_rows: Some(Arc::new(planned)) };
+                return Ok(Some((as_statement(plain), dml)));
+            }
+        }
+        Ok(Some((as_statement(query), ManagedDml { kind, table, values, returning, over_new_rows: None })))
     }
 
     /// `EXPLAIN UPDATE|DELETE` of a managed table explains the query that finds the rows
@@ -130,7 +150,16 @@ impl Session {
         let query = identity_query(plan, provider_as_source(target.clone()), dml.values + dml.returning)?;
         let physical = planning::plan(planning::off_runtime(), state.create_physical_plan(&query)).await?;
         let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
-        let (rows, returned) = target.apply(stream, dml.kind == DmlKind::Update, dml.values, dml.returning).await?;
+        let keep_new_rows = dml.over_new_rows.is_some();
+        let (rows, returned) = target.apply(stream, dml.kind == DmlKind::Update, dml.values, dml.returning, keep_new_rows).await?;
+        if let Some(over) = &dml.over_new_rows {
+            let updated = Arc::new(MemTable::try_new(Arc::clone(table.schema_ref()), vec![returned])?);
+            let mut replaced = false;
+            let query = replace_first_scan(LogicalPlan::clone(over), &provider_as_source(updated), &mut replaced)?;
+            let physical = planning::plan(planning::off_runtime(), state.create_physical_plan(&query)).await?;
+            let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
+            return Ok(Outcome::Rows { stream, tag: dml.kind.tag() });
+        }
         if dml.returning == 0 {
             return Ok(Outcome::Done { tag: dml.kind.tag().to_string(), rows: Some(rows as usize), oid: None });
         }

@@ -80,8 +80,9 @@ impl DmlTarget {
     /// Apply the result of the statement's query. Each row of `rows` is one row to change:
     /// for an `UPDATE` (`update`) its new values in the first `values` columns, then
     /// `returning` columns of `RETURNING` values, then its identity ([`FILE_COLUMN`],
-    /// [`ROW_COLUMN`]). Returns how many rows changed and their `RETURNING` columns.
-    pub async fn apply(&self, mut rows: SendableRecordBatchStream, update: bool, values: usize, returning: usize) -> crate::error::Result<(u64, Vec<RecordBatch>)> {
+    /// [`ROW_COLUMN`]). Returns how many rows changed and their `RETURNING` columns, or with
+    /// `keep_new_rows` the rows as updated (in the table's schema).
+    pub async fn apply(&self, mut rows: SendableRecordBatchStream, update: bool, values: usize, returning: usize, keep_new_rows: bool) -> crate::error::Result<(u64, Vec<RecordBatch>)> {
         let table = &self.table;
         let storage = table.storage();
         let identity = values + returning;
@@ -111,6 +112,9 @@ impl DmlTarget {
                 if update {
                     let new_values = batch.project(&(0..values).collect::<Vec<_>>())?;
                     let new_values = conform(table.schema_ref(), table.name(), filter_record_batch(&new_values, &first)?)?;
+                    if keep_new_rows {
+                        returned.push(new_values.clone());
+                    }
                     let active = match &mut writer {
                         Some(active) => active,
                         None => writer.insert(FileWriter::start(storage, table.id(), table.schema_ref()).map_err(to_df)?),

@@ -83,7 +83,8 @@ impl ManagedTable {
         self.storage.remove_table_files(self.id);
     }
 
-    pub(super) fn schema_ref(&self) -> &SchemaRef {
+    /// The table's schema (its columns' nullability as declared).
+    pub fn schema_ref(&self) -> &SchemaRef {
         &self.schema
     }
 

@@ -326,6 +326,8 @@ async fn update_and_delete_rewrite_rows_at_once_or_at_commit() {
     let names: Vec<&str> = returned[0].columns().iter().map(|c| c.name()).collect();
     assert_eq!((names, returned[0].get::<_, i32>(0), returned[0].get::<_, i32>(1)), (vec!["?column?", "k"], 14, 5));
     assert!(a.query("DELETE FROM acc WHERE id = $1 RETURNING *", &[&99i32]).await.unwrap().is_empty());
+    // A RETURNING list that reads a FROM table too.
+    assert_eq!(rows(&a, "UPDATE acc SET amount = acc.amount FROM bonus AS b WHERE b.id = acc.id AND b.v = 300 RETURNING acc.id, b.v, amount").await, ["3|300|301"]);
     let star = a.query("UPDATE acc SET amount = amount + 0 WHERE id = $1 RETURNING *", &[&5i32]).await.unwrap();
     assert_eq!(star[0].columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "owner", "amount"]);
     let plan = rows(&a, "EXPLAIN UPDATE acc SET amount = 0 WHERE id IN (SELECT id FROM bonus)").await.join("\n");

@@ -11,7 +11,6 @@
 //! one of those files first, the commit fails with `40001` and nothing changes.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,14 +31,13 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::object_store::ObjectMeta;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::parquet::arrow::RowNumber;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use futures::StreamExt;
 
 use super::Storage;
 use super::meta::{CatalogChange, DataFile};
-use super::sink::{FileWriter, conform, to_df, write_file};
+use super::sink::{FileWriter, conform, read_file, to_df, write_new_file};
 use super::table::ManagedTable;
 use super::transaction::{Change, TransactionWrites};
 
@@ -240,26 +238,14 @@ impl TableProvider for DmlTarget {
 /// Write `file` again without the rows numbered in `removed`: the new file, or `None` if
 /// no row is left.
 fn rewrite_file(storage: &Storage, table_id: i64, schema: &SchemaRef, file: &DataFile, removed: &HashSet<u64>) -> Result<Option<DataFile>> {
-    let path = storage.absolute(&file.path);
-    let source = File::open(&path).map_err(|e| DataFusionError::External(Box::new(crate::error::ServerError::io(format!("cannot open {}", path.display()), e))))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(source)?.with_batch_size(8192).build()?;
     let mut offset = 0u64;
-    let kept = reader.map(|batch| -> Result<RecordBatch> {
+    let kept = read_file(storage, file, schema)?.map(|batch| -> Result<RecordBatch> {
         let batch = batch?;
         let keep: BooleanArray = (0..batch.num_rows() as u64).map(|i| Some(!removed.contains(&(offset + i)))).collect();
         offset += batch.num_rows() as u64;
-        let batch = RecordBatch::try_new(Arc::clone(schema), batch.columns().to_vec())?;
         Ok(filter_record_batch(&batch, &keep)?)
     });
-    let (relative, absolute) = storage.new_data_file(table_id).map_err(to_df)?;
-    match write_file(&absolute, schema, kept.filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0))) {
-        Ok(Some((size, rows))) => Ok(Some(DataFile { path: relative, size, rows })),
-        Ok(None) => Ok(None),
-        Err(e) => {
-            let _ = std::fs::remove_file(&absolute);
-            Err(e)
-        }
-    }
+    write_new_file(storage, table_id, schema, kept)
 }
 
 fn remove_files(storage: &Storage, files: &[DataFile]) {

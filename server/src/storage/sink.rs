@@ -213,14 +213,11 @@ impl FileWriter {
 }
 
 /// Write `batches` (conformed to `schema`) to a new file of table `table_id` at once, on
-/// the calling (blocking) thread: the file, or `None` if there are no rows.
-pub(super) fn write_batches(storage: &Storage, table_id: i64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Option<DataFile>> {
-    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    if rows == 0 {
-        return Ok(None);
-    }
+/// the calling (blocking) thread: the file, or `None` (and no file) if there are no rows.
+pub(super) fn write_new_file(storage: &Storage, table_id: i64, schema: &SchemaRef, batches: impl Iterator<Item = Result<RecordBatch>>) -> Result<Option<DataFile>> {
     let (path, absolute) = storage.new_data_file(table_id).map_err(to_df)?;
-    match write_file(&absolute, schema, batches.iter().cloned().map(Ok)) {
+    let batches = batches.filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0));
+    match write_file(&absolute, schema, batches) {
         Ok(Some((size, rows))) => Ok(Some(DataFile { path, size, rows })),
         Ok(None) => Ok(None),
         Err(e) => {
@@ -228,6 +225,16 @@ pub(super) fn write_batches(storage: &Storage, table_id: i64, schema: &SchemaRef
             Err(e)
         }
     }
+}
+
+/// The batches of data file `file`, in the table's `schema`, on the calling (blocking)
+/// thread.
+pub(super) fn read_file(storage: &Storage, file: &DataFile, schema: &SchemaRef) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    let path = storage.absolute(&file.path);
+    let source = File::open(&path).map_err(|e| to_df(crate::error::ServerError::io(format!("cannot open {}", path.display()), e)))?;
+    let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(source)?.with_batch_size(8192).build()?;
+    let schema = Arc::clone(schema);
+    Ok(reader.map(move |batch| Ok(RecordBatch::try_new(Arc::clone(&schema), batch?.columns().to_vec())?)))
 }
 
 /// Write `batches` to a new Parquet file at `path`, sync it and its directory; the file's

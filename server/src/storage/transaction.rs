@@ -234,7 +234,7 @@ impl TransactionWrites {
             let batches: Vec<&RecordBatch> = parts.iter().flat_map(|p| p.batches.iter()).collect();
             // One batch: thousands of one-row batches make a slow file to write and read.
             let batch = datafusion::arrow::compute::concat_batches(&schema, batches).map_err(|e| ServerError::DataFusion(e.into()))?;
-            let file = super::sink::write_batches(&self.storage, table_id, &schema, &[batch]).map_err(ServerError::DataFusion)?;
+            let file = super::sink::write_new_file(&self.storage, table_id, &schema, std::iter::once(Ok(batch))).map_err(ServerError::DataFusion)?;
             for (n, index) in indices.iter().enumerate() {
                 block.changes[*index] = if n == 0 {
                     match &file {

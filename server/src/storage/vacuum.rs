@@ -2,15 +2,12 @@
 //! transaction block make one each) are merged into one, committed as one `Replace` of
 //! the catalog, as an `UPDATE` is. Readers keep reading the files they pinned.
 
-use std::fs::File;
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::error::Result as DfResult;
 
 use super::meta::{CatalogChange, DataFile};
-use super::sink::{to_df, write_file};
+use super::sink::{read_file, write_new_file};
 use super::table::ManagedTable;
 use crate::error::{Result, ServerError};
 
@@ -49,25 +46,8 @@ impl ManagedTable {
         let (storage, table_id, schema) = (Arc::clone(self.storage()), self.id(), Arc::clone(self.schema_ref()));
         let inputs = small.clone();
         let merged = tokio::task::spawn_blocking(move || -> DfResult<Option<DataFile>> {
-            let (relative, absolute) = storage.new_data_file(table_id).map_err(to_df)?;
-            let mut readers = Vec::with_capacity(inputs.len());
-            for file in &inputs {
-                let path = storage.absolute(&file.path);
-                let source = File::open(&path).map_err(|e| DataFusionError::External(Box::new(ServerError::io(format!("cannot open {}", path.display()), e))))?;
-                readers.push(ParquetRecordBatchReaderBuilder::try_new(source)?.with_batch_size(8192).build()?);
-            }
-            let batches = readers.into_iter().flatten().map(|batch| -> DfResult<RecordBatch> {
-                let batch = batch?;
-                Ok(RecordBatch::try_new(Arc::clone(&schema), batch.columns().to_vec())?)
-            });
-            match write_file(&absolute, &schema, batches) {
-                Ok(Some((size, rows))) => Ok(Some(DataFile { path: relative, size, rows })),
-                Ok(None) => Ok(None),
-                Err(e) => {
-                    let _ = std::fs::remove_file(&absolute);
-                    Err(e)
-                }
-            }
+            let readers = inputs.iter().map(|file| read_file(&storage, file, &schema)).collect::<DfResult<Vec<_>>>()?;
+            write_new_file(&storage, table_id, &schema, readers.into_iter().flatten())
         })
         .await
         .map_err(|e| ServerError::io("compaction", std::io::Error::other(e)))??;

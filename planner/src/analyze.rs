@@ -55,12 +55,11 @@ pub fn analysis_changes_types(plan: &LogicalPlan) -> bool {
 #[cfg(test)]
 pub fn test_context() -> datafusion::prelude::SessionContext {
     let config = crate::config::session_config(&crate::config::EngineOptions::default());
-    let state = datafusion::execution::SessionStateBuilder::new()
+    let builder = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
-        .with_analyzer_rules(crate::bool_literals::analyzer_rules())
-        .build();
-    datafusion::prelude::SessionContext::new_with_state(state)
+        .with_analyzer_rules(crate::bool_literals::analyzer_rules());
+    datafusion::prelude::SessionContext::new_with_state(crate::extract::install(builder).build())
 }
 
 /// The first row `sql` answers in `ctx`, its values as text joined by commas.

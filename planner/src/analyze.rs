@@ -59,7 +59,7 @@ pub fn test_context() -> datafusion::prelude::SessionContext {
         .with_config(config)
         .with_default_features()
         .with_analyzer_rules(crate::bool_literals::analyzer_rules());
-    datafusion::prelude::SessionContext::new_with_state(crate::extract::install(builder).build())
+    datafusion::prelude::SessionContext::new_with_state(crate::pg_planners::install(builder).build())
 }
 
 /// The first row `sql` answers in `ctx`, its values as text joined by commas.

@@ -23,7 +23,6 @@ use datafusion::arrow::datatypes::{
     DataType, Date32Type, Field, FieldRef, IntervalMonthDayNanoType, IntervalUnit, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::common::{DataFusionError, Result, ScalarValue};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult};
 use datafusion::logical_expr::{ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
@@ -39,13 +38,6 @@ impl ExprPlanner for PgExtract {
     fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
         Ok(PlannerResult::Planned(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(extract_udf()), args))))
     }
-}
-
-/// Puts [`PgExtract`] in front of DataFusion's planners (call after `with_default_features`).
-pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
-    builder.expr_planners().get_or_insert_with(Vec::new).insert(0, Arc::new(PgExtract));
-    builder.scalar_functions().get_or_insert_with(Vec::new).push(Arc::new(date_part_udf()));
-    builder
 }
 
 /// `ember_extract(field, x) -> numeric`, what `EXTRACT` becomes.

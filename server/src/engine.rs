@@ -116,8 +116,8 @@ impl Engine {
             // After type coercion: text cast to bytea/interval uses PostgreSQL's input.
             .with_analyzer_rule(Arc::new(ember_planner::pg_input::PgTextInput))
             .with_optimizer_rules(ember_planner::optimizer_rules::optimizer_rules());
-        // EXTRACT and date_part with PostgreSQL's types and fields.
-        let builder = ember_planner::extract::install(builder);
+        // PostgreSQL's EXTRACT, date_part and datetime operators.
+        let builder = ember_planner::pg_planners::install(builder);
         // Every rule stops at once when its statement is cancelled or times out.
         let state = crate::statement::planning::interruptible(builder).build();
         let ctx = SessionContext::new_with_state(state);

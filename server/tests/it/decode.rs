@@ -182,7 +182,7 @@ fn interval_text(raw: &[u8]) -> Result<String, BoxError> {
     let months = i32::from_be_bytes(raw[12..16].try_into()?);
     let mut parts = Vec::new();
     let (years, mons) = (months / 12, months % 12);
-    let unit = |n: i64, one: &str, many: &str| format!("{n} {}", if n.abs() == 1 { one } else { many });
+    let unit = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     if years != 0 {
         parts.push(unit(years as i64, "year", "years"));
     }

@@ -13,6 +13,7 @@ pub mod alter;
 pub mod analyze;
 pub mod arith;
 pub mod array_compare;
+pub mod at_time_zone;
 pub mod bool_literals;
 pub mod casts;
 pub mod char_casts;

@@ -17,5 +17,6 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     let functions = builder.scalar_functions().get_or_insert_with(Vec::new);
     functions.push(Arc::new(date_part_udf()));
     functions.extend(Justify::all().map(Arc::new));
+    functions.push(Arc::new(crate::at_time_zone::udf()));
     builder
 }

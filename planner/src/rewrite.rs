@@ -41,6 +41,7 @@ pub fn apply(statement: &mut DfStatement) -> crate::Result<()> {
             crate::char_casts::bounded_character_casts(inner.as_mut());
             crate::array_compare::array_comparisons(inner.as_mut());
             crate::select_list_series::select_list_series(inner.as_mut());
+            crate::at_time_zone::at_time_zone_calls(inner.as_mut());
             crate::arith::literals::int4_literals(inner.as_mut());
         }
     }
@@ -257,6 +258,7 @@ pub fn figure_name(expr: &Expr) -> Option<String> {
         Expr::Array(_) => Some("array".to_string()),
         Expr::Exists { .. } => Some("exists".to_string()),
         Expr::Extract { .. } => Some("extract".to_string()),
+        Expr::AtTimeZone { .. } => Some("timezone".to_string()),
         Expr::Substring { .. } => Some("substring".to_string()),
         Expr::Trim { .. } => Some("btrim".to_string()),
         Expr::Position { .. } => Some("position".to_string()),

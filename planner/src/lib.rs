@@ -37,6 +37,7 @@ pub mod optimizer_rules;
 pub mod params;
 pub mod parser;
 pub mod pg_input;
+pub mod pg_output;
 pub mod pg_planners;
 pub mod pg_catalog;
 pub mod rewrite;

@@ -1,11 +1,15 @@
 //! PostgreSQL's input functions for types whose text form DataFusion reads differently.
 //!
-//! A cast from text to `bytea` or `interval` means PostgreSQL's `byteain` / `interval_in`:
-//! `'\xdeadbeef'::bytea` is 4 bytes (DataFusion keeps the 10 characters as bytes) and
-//! `'1 day 02:03:04'::interval` is valid (DataFusion's parser rejects the time field).
-//! [`PgTextInput`] is an analyzer rule (it runs after type coercion) that replaces every
-//! such cast by a call to [`bytea_in`] / [`interval_in`]; constant folding then evaluates
-//! literal casts once at planning. `INTERVAL '...'` literals are planned by DataFusion
+//! A cast from text to `bytea`, `interval` or an array means PostgreSQL's `byteain` /
+//! `interval_in` / `array_in`: `'\xdeadbeef'::bytea` is 4 bytes (DataFusion keeps the 10
+//! characters as bytes), `'1 day 02:03:04'::interval` is valid (DataFusion's parser rejects
+//! the time field) and `'{red,green}'::text[]` has two elements (DataFusion made a one-element
+//! array of the whole text). The other way, a date, time, timestamp or interval cast to text
+//! is PostgreSQL's output ([`crate::pg_output`]), not arrow's `2024-03-15T14:30:00`.
+//! [`PgTextInput`] is an analyzer rule (it runs after type coercion, so it sees the casts
+//! coercion adds too) that replaces every such cast by a call to [`bytea_in`] /
+//! [`interval_in`] / [`array_in`] / `ember_text_out`; constant folding then evaluates literal
+//! casts once at planning. `INTERVAL '...'` literals are planned by DataFusion
 //! itself, so [`crate::rewrite`] hands them PostgreSQL-parsed text it can read.
 
 pub mod array_text;
@@ -31,6 +35,16 @@ pub use interval::{PgInterval, parse_interval};
 static BYTEA_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Arc::new(text_input("bytea_in", DataType::Binary, decode_bytea)));
 static INTERVAL_IN: LazyLock<Arc<ScalarUDF>> =
     LazyLock::new(|| Arc::new(text_input("interval_in", DataType::Interval(IntervalUnit::MonthDayNano), decode_interval)));
+
+static ARRAY_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+    Arc::new(text_input("array_in", DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true))), decode_array))
+});
+
+/// `array_in(text) -> text[]`: the elements of PostgreSQL's array text, still as text (a
+/// cast to the target array type follows).
+pub fn array_in() -> Arc<ScalarUDF> {
+    ARRAY_IN.clone()
+}
 
 /// `bytea_in(text) -> bytea`: PostgreSQL's bytea input.
 pub fn bytea_in() -> Arc<ScalarUDF> {
@@ -90,7 +104,26 @@ fn decode_interval(texts: &datafusion::arrow::array::StringArray) -> Result<Arra
     Ok(Arc::new(out.finish()))
 }
 
-/// Analyzer rule: text cast to `bytea` or `interval` goes through PostgreSQL's input function.
+fn decode_array(texts: &datafusion::arrow::array::StringArray) -> Result<ArrayRef> {
+    use datafusion::arrow::array::{ListBuilder, StringBuilder};
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for text in texts.iter() {
+        match text {
+            Some(text) => {
+                let items = array_text::parse(text).ok_or_else(|| PgDataError::new("22P02", format!("malformed array literal: \"{text}\"")))?;
+                for item in items {
+                    out.values().append_option(item);
+                }
+                out.append(true);
+            }
+            None => out.append(false),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Analyzer rule: text cast to `bytea`, `interval` or an array goes through PostgreSQL's
+/// input function, a datetime cast to text through its output function.
 #[derive(Debug, Default)]
 pub struct PgTextInput;
 
@@ -115,12 +148,17 @@ fn is_text(t: &DataType) -> bool {
 fn rewrite_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::Cast(Cast { expr: inner, field }) = &expr else { return Ok(Transformed::no(expr)) };
     let target = field.data_type();
+    let Ok(source) = inner.get_type(schema) else { return Ok(Transformed::no(expr)) };
+    if is_text(target) && crate::pg_output::is_datetime(&source) {
+        let call = Expr::ScalarFunction(ScalarFunction::new_udf(crate::pg_output::pg_text(), vec![inner.as_ref().clone()]));
+        return Ok(Transformed::yes(if target == &DataType::Utf8 { call } else { Expr::Cast(Cast::new_from_field(Box::new(call), field.clone())) }));
+    }
     let function = match target {
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => bytea_in(),
         DataType::Interval(_) => interval_in(),
+        DataType::List(_) | DataType::LargeList(_) => array_in(),
         _ => return Ok(Transformed::no(expr)),
     };
-    let Ok(source) = inner.get_type(schema) else { return Ok(Transformed::no(expr)) };
     if !is_text(&source) {
         return Ok(Transformed::no(expr));
     }

@@ -1,7 +1,8 @@
 //! PostgreSQL text output for the types whose generic rendering differs from PostgreSQL's:
-//! floats (`3993`, not `3993.0`; `Infinity`, `1e+20`), timestamps and times (fractional
-//! seconds only when present, trailing zeros dropped), and `timestamptz` in the session
-//! time zone with PostgreSQL's `+00` offset style.
+//! floats (`3993`, not `3993.0`; `Infinity`, `1e+20`), and dates, times, timestamps and
+//! intervals through `ember_planner::pg_output` (the same text a cast to text gives:
+//! fractional seconds only when present, `timestamptz` in the session time zone with
+//! PostgreSQL's `+00` offset style, years BC).
 //!
 //! Text-format columns of those types are rendered to strings before row encoding; the
 //! RowDescription keeps the real PostgreSQL type.
@@ -12,14 +13,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{
     DataType, Decimal128Type, Decimal256Type, DecimalType, i256, Field, Float32Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
-    IntervalYearMonthType, Float64Type, Schema, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
-    Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
+    IntervalYearMonthType, Float64Type, Schema,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::results::{FieldFormat, FieldInfo};
@@ -28,10 +26,8 @@ use crate::error::ServerError;
 
 /// Whether a column of this type is rendered here in text format.
 fn handled(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Float32 | DataType::Float64 | DataType::Timestamp(_, _) | DataType::Time32(_) | DataType::Time64(_) | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) | DataType::Interval(_)
-    )
+    matches!(data_type, DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _))
+        || ember_planner::pg_output::is_datetime(data_type)
 }
 
 fn handled_binary(data_type: &DataType) -> bool {
@@ -93,39 +89,15 @@ fn render(column: &ArrayRef, tz: Option<&Tz>, extra_float_digits: i32) -> datafu
     match column.data_type() {
         DataType::Float32 => each!(column.as_primitive::<Float32Type>(), |v| float4_text(v, extra_float_digits)),
         DataType::Float64 => each!(column.as_primitive::<Float64Type>(), |v| float8_text(v, extra_float_digits)),
-        DataType::Timestamp(unit, zone) => {
-            let to_nanos = |v: i64| -> i64 {
-                match unit {
-                    TimeUnit::Second => v.saturating_mul(1_000_000_000),
-                    TimeUnit::Millisecond => v.saturating_mul(1_000_000),
-                    TimeUnit::Microsecond => v.saturating_mul(1_000),
-                    TimeUnit::Nanosecond => v,
-                }
-            };
-            let with_zone = zone.is_some();
-            macro_rules! ts {
-                ($t:ty) => {
-                    each!(column.as_primitive::<$t>(), |v| timestamp_text(to_nanos(v), with_zone, tz))
-                };
+        t if ember_planner::pg_output::is_datetime(t) => {
+            // Rendering a datetime column cannot fail (its casts are to wider units).
+            if let Ok(Some(text)) = ember_planner::pg_output::datetime_text(column, tz) {
+                return text;
             }
-            match unit {
-                TimeUnit::Second => ts!(TimestampSecondType),
-                TimeUnit::Millisecond => ts!(TimestampMillisecondType),
-                TimeUnit::Microsecond => ts!(TimestampMicrosecondType),
-                TimeUnit::Nanosecond => ts!(TimestampNanosecondType),
+            for _ in 0..column.len() {
+                out.append_null();
             }
         }
-        DataType::Time32(TimeUnit::Second) => each!(column.as_primitive::<Time32SecondType>(), |v| time_text(v as i64 * 1_000_000_000)),
-        DataType::Time32(_) => each!(column.as_primitive::<Time32MillisecondType>(), |v| time_text(v as i64 * 1_000_000)),
-        DataType::Time64(TimeUnit::Microsecond) => each!(column.as_primitive::<Time64MicrosecondType>(), |v| time_text(v * 1_000)),
-        DataType::Time64(_) => each!(column.as_primitive::<Time64NanosecondType>(), |v| time_text(v)),
-        DataType::Interval(IntervalUnit::MonthDayNano) => {
-            each!(column.as_primitive::<IntervalMonthDayNanoType>(), |v| interval_text(v.months, v.days, v.nanoseconds))
-        }
-        DataType::Interval(IntervalUnit::DayTime) => {
-            each!(column.as_primitive::<IntervalDayTimeType>(), |v| interval_text(0, v.days, v.milliseconds as i64 * 1_000_000))
-        }
-        DataType::Interval(IntervalUnit::YearMonth) => each!(column.as_primitive::<IntervalYearMonthType>(), |v| interval_text(v, 0, 0)),
         DataType::Decimal128(precision, scale) => {
             let (precision, scale) = (*precision, *scale);
             each!(column.as_primitive::<Decimal128Type>(), |v| numeric_text(v, precision, scale))
@@ -258,30 +230,6 @@ fn uuid_text(bytes: &[u8; 16]) -> String {
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
-/// interval_out in the `postgres` IntervalStyle: `1 year 2 mons 3 days 04:05:06.5`.
-pub fn interval_text(months: i32, days: i32, nanos: i64) -> String {
-    let mut parts = Vec::new();
-    let unit = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let (years, mons) = (months / 12, months % 12);
-    if years != 0 {
-        parts.push(unit(years as i64, "year", "years"));
-    }
-    if mons != 0 {
-        parts.push(unit(mons as i64, "mon", "mons"));
-    }
-    if days != 0 {
-        parts.push(unit(days as i64, "day", "days"));
-    }
-    if nanos != 0 || parts.is_empty() {
-        let sign = if nanos < 0 { "-" } else { "" };
-        let abs = nanos.unsigned_abs();
-        let total_secs = abs / 1_000_000_000;
-        let (h, m, s) = (total_secs / 3600, (total_secs % 3600) / 60, total_secs % 60);
-        parts.push(format!("{sign}{h:02}:{m:02}:{s:02}{}", fraction((abs % 1_000_000_000) as u32)));
-    }
-    parts.join(" ")
-}
-
 /// numeric_out: all digits, exactly `scale` of them after the point (Arrow's own
 /// decimal formatting, which is PostgreSQL's for these values).
 pub fn numeric_text(value: i128, precision: u8, scale: i8) -> String {
@@ -381,53 +329,6 @@ fn binary_column(column: &ArrayRef) -> datafusion::arrow::array::BinaryArray {
     }
 }
 
-/// `.5` / `.123456`: fractional seconds at microsecond precision, trailing zeros dropped.
-fn fraction(nanos: u32) -> String {
-    let micros = (nanos / 1_000) % 1_000_000;
-    if micros == 0 {
-        return String::new();
-    }
-    let text = format!(".{micros:06}");
-    text.trim_end_matches('0').to_string()
-}
-
-fn timestamp_text(nanos: i64, with_zone: bool, tz: Option<&Tz>) -> String {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let sub = nanos.rem_euclid(1_000_000_000) as u32;
-    let Some(utc) = DateTime::from_timestamp(secs, sub) else {
-        return nanos.to_string();
-    };
-    if !with_zone {
-        let naive: NaiveDateTime = utc.naive_utc();
-        return format!("{}{}", naive.format("%Y-%m-%d %H:%M:%S"), fraction(sub));
-    }
-    let (local, offset_secs) = match tz {
-        Some(tz) => {
-            let local = tz.from_utc_datetime(&utc.naive_utc());
-            (local.naive_local(), local.offset().fix().local_minus_utc())
-        }
-        None => (utc.naive_utc(), 0),
-    };
-    let sign = if offset_secs < 0 { '-' } else { '+' };
-    let abs = offset_secs.abs();
-    let (h, m, s) = (abs / 3600, (abs % 3600) / 60, abs % 60);
-    let offset = match (m, s) {
-        (0, 0) => format!("{sign}{h:02}"),
-        (_, 0) => format!("{sign}{h:02}:{m:02}"),
-        _ => format!("{sign}{h:02}:{m:02}:{s:02}"),
-    };
-    format!("{}{}{}", local.format("%Y-%m-%d %H:%M:%S"), fraction(sub), offset)
-}
-
-fn time_text(nanos: i64) -> String {
-    let secs = nanos.div_euclid(1_000_000_000) as u32;
-    let sub = nanos.rem_euclid(1_000_000_000) as u32;
-    match NaiveTime::from_num_seconds_from_midnight_opt(secs, 0) {
-        Some(t) => format!("{}{}", t.format("%H:%M:%S"), fraction(sub)),
-        None => "24:00:00".to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,16 +376,6 @@ mod tests {
     }
 
     #[test]
-    fn intervals_like_postgres() {
-        assert_eq!(interval_text(0, 1, 0), "1 day");
-        assert_eq!(interval_text(14, 3, 0), "1 year 2 mons 3 days");
-        assert_eq!(interval_text(0, 0, 9_000_000_000_000), "02:30:00");
-        assert_eq!(interval_text(0, 0, 1_500_000_000), "00:00:01.5");
-        assert_eq!(interval_text(0, 0, 0), "00:00:00");
-        assert_eq!(interval_text(-1, -2, -3_000_000_000), "-1 mons -2 days -00:00:03");
-    }
-
-    #[test]
     fn numerics_like_postgres() {
         assert_eq!(numeric_text(12345678, 10, 3), "12345.678");
         assert_eq!(numeric_text(-5, 5, 2), "-0.05");
@@ -510,22 +401,5 @@ mod tests {
         // .0000 0000 1000; sign 0, dscale 9.
         let words = [13, 9, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000];
         assert_eq!(numeric256_binary(big, 9), expect(&words));
-    }
-
-    #[test]
-    fn timestamps_like_postgres() {
-        let nanos = 1_704_164_645_000_000_000i64; // 2024-01-02 03:04:05 UTC
-        assert_eq!(timestamp_text(nanos, false, None), "2024-01-02 03:04:05");
-        assert_eq!(timestamp_text(nanos + 250_000_000, false, None), "2024-01-02 03:04:05.25");
-        let utc: Tz = "UTC".parse().unwrap();
-        assert_eq!(timestamp_text(nanos, true, Some(&utc)), "2024-01-02 03:04:05+00");
-        let lisbon_summer = 1_719_792_000_000_000_000i64; // 2024-07-01 00:00:00 UTC
-        let lisbon: Tz = "Europe/Lisbon".parse().unwrap();
-        assert_eq!(timestamp_text(lisbon_summer, true, Some(&lisbon)), "2024-07-01 01:00:00+01");
-        let india: Tz = "+05:30".parse().unwrap();
-        assert_eq!(timestamp_text(lisbon_summer, true, Some(&india)), "2024-07-01 05:30:00+05:30");
-        assert_eq!(timestamp_text(-1_000_000_000, false, None), "1969-12-31 23:59:59");
-        assert_eq!(time_text(45_296_500_000_000), "12:34:56.5");
-        assert_eq!(time_text(0), "00:00:00");
     }
 }

@@ -53,8 +53,9 @@ pub fn to_text(ty: &Type, raw: &[u8]) -> Result<String, BoxError> {
             out
         }
         Type::DATE => {
+            // Days since 2000-01-01 on the wire; PostgreSQL's text, years BC included.
             let days = pg::date_from_sql(raw)?;
-            (epoch_date() + chrono::Duration::days(days as i64)).format("%Y-%m-%d").to_string()
+            ember_planner::pg_output::date_text(days + 10_957)
         }
         Type::TIME => {
             let micros = pg::time_from_sql(raw)?;

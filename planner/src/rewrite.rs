@@ -41,6 +41,9 @@ pub fn apply(statement: &mut DfStatement) -> crate::Result<()> {
             crate::char_casts::bounded_character_casts(inner.as_mut());
             crate::array_compare::array_comparisons(inner.as_mut());
             crate::select_list_series::select_list_series(inner.as_mut());
+            crate::array_unnest::unnest_all_elements(inner.as_mut());
+            crate::similar_to::similar_to_as_regex(inner.as_mut());
+            crate::arith::unary_minus::minus_binds_tighter_than_power(inner.as_mut());
             crate::arith::literals::int4_literals(inner.as_mut());
         }
     }

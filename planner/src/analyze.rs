@@ -34,17 +34,18 @@ pub fn rewrite_plan_expressions(plan: LogicalPlan, rewrite: impl Fn(Expr, &DFSch
 /// Whether analysis may give `plan` other result types than planning did: the planner
 /// types a `UNION`'s columns from its first branch and type coercion unifies the branches
 /// (`SELECT 1 UNION SELECT 10000000000` becomes `bigint`), and `sum` of a `bigint` becomes
-/// `numeric` ([`crate::aggregates::BigintSum`]). Cheap: a walk of the plan's nodes and
+/// `numeric` ([`crate::aggregates::BigintSum`]), and `lag`/`lead` with a default take the
+/// common type of value and default ([`crate::window_args`]). Cheap: a walk of the plan's nodes and
 /// expressions, no typing.
 pub fn analysis_changes_types(plan: &LogicalPlan) -> bool {
-    let is_sum = |e: &Expr| match e {
+    let retyped = |e: &Expr| match e {
         Expr::AggregateFunction(f) => f.func.name() == "sum",
-        Expr::WindowFunction(w) => w.fun.name() == "sum",
+        Expr::WindowFunction(w) => w.fun.name() == "sum" || (matches!(w.fun.name(), "lag" | "lead") && w.params.args.len() == 3),
         _ => false,
     };
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
-        found = matches!(node, LogicalPlan::Union(_)) || node.expressions().iter().any(|e| e.exists(|e| Ok(is_sum(e))).unwrap_or(false));
+        found = matches!(node, LogicalPlan::Union(_)) || node.expressions().iter().any(|e| e.exists(|e| Ok(retyped(e))).unwrap_or(false));
         Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     found

@@ -21,7 +21,8 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule};
 /// DataFusion's analyzer rules with Ember's around them: boolean text literals,
 /// PostgreSQL's casts, `sum(bigint)` as `numeric`, the counts of `INTERSECT ALL` /
 /// `EXCEPT ALL` and the scope of `ANY`/`ALL` subqueries in front of type coercion, checked
-/// arithmetic, interval comparison by length and row values field by field after it.
+/// arithmetic, interval comparison by length, row values field by field, array subscripts and array
+/// comparisons as PostgreSQL's after it.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     rules.insert(0, Arc::new(BoolTextLiterals));
@@ -32,9 +33,12 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(coercion + 1, Arc::new(crate::aggregates::BigintSum));
     rules.insert(coercion + 2, Arc::new(crate::set_operations::SetOperationsAll));
     rules.insert(coercion + 3, Arc::new(crate::subqueries::SetComparisonScope));
+    rules.insert(coercion + 4, Arc::new(crate::window_args::WindowArguments));
     rules.push(Arc::new(crate::arith::checked::CheckedArithmetic));
     rules.push(Arc::new(crate::intervals::IntervalOrder));
     rules.push(Arc::new(crate::row_values::RowValues));
+    rules.push(Arc::new(crate::array_subscripts::ArraySubscripts));
+    rules.push(Arc::new(crate::array_order::ArrayOrder));
     rules
 }
 

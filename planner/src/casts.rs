@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, StringArray};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float32Type, Float64Type};
 use datafusion::common::tree_node::Transformed;
@@ -28,6 +28,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 
 use crate::data_error::PgDataError;
+use crate::float_text::{float4_text, float8_text};
 use crate::pg_catalog::type_of::type_name;
 
 /// What a type is, as far as PostgreSQL's table of casts (`pg_cast`) is concerned.
@@ -122,12 +123,18 @@ fn integer_widens(from: &DataType, to: &DataType) -> bool {
 /// to an integer from a fraction (rounding) or from a wider integer (range), and to
 /// `numeric` from any number (range, with PostgreSQL's error).
 fn needs_pg_conversion(from: &DataType, to: &DataType) -> bool {
+    if let (DataType::List(from), DataType::List(to)) = (from, to) {
+        return needs_pg_conversion(from.data_type(), to.data_type());
+    }
     match (kind(from), kind(to)) {
+        // Range errors (`'1e309'::float8`, `3.5e38::float4`) and PostgreSQL's float output.
+        (Kind::Text, Kind::Float) | (Kind::Float, Kind::Text) => true,
+        // To `real`: overflow and underflow are errors. From a decimal: arrow divides by a
+        // power of ten, which is not exact (1e15 became 999999999999999.9).
+        (Kind::Float | Kind::Numeric, Kind::Float) => (to == &DataType::Float32 && from != to) || matches!(from, DataType::Decimal128(..)),
         (Kind::Float | Kind::Numeric, Kind::Int) => true,
         (Kind::Int, Kind::Int) => !integer_widens(from, to),
         (Kind::Int | Kind::Float | Kind::Numeric, Kind::Numeric) => from != to,
-        // arrow divides by a power of ten, which is not exact: 1e15 became 999999999999999.9.
-        (Kind::Numeric, Kind::Float) => matches!(from, DataType::Decimal128(..)),
         _ => false,
     }
 }
@@ -145,6 +152,46 @@ fn does_not_fit(to: &DataType) -> PgDataError {
 /// does not fit is `22003`.
 pub fn convert(values: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     let strict = CastOptions { safe: false, ..Default::default() };
+    if let (DataType::List(_), DataType::List(field)) = (values.data_type(), to) {
+        // Element by element, as PostgreSQL casts an array (`ARRAY[1, 2.5]::int[]` is `{1,3}`).
+        let list = values.as_list::<i32>();
+        let elements = convert(list.values(), field.data_type())?;
+        return Ok(Arc::new(ListArray::try_new(field.clone(), list.offsets().clone(), elements, list.nulls().cloned())?));
+    }
+    match (kind(values.data_type()), kind(to)) {
+        (Kind::Text, Kind::Float) => return float_input(&cast_with_options(values, &DataType::Utf8, &strict)?, to),
+        (Kind::Float, Kind::Text) => {
+            let text: StringArray = match values.data_type() {
+                DataType::Float32 => values.as_primitive::<Float32Type>().iter().map(|v| v.map(|v| float4_text(v, 1))).collect(),
+                _ => cast_with_options(values, &DataType::Float64, &strict)?
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| float8_text(v, 1)))
+                    .collect(),
+            };
+            return Ok(cast_with_options(&(Arc::new(text) as ArrayRef), to, &strict)?);
+        }
+        (Kind::Float | Kind::Numeric, Kind::Float) if to == &DataType::Float32 => {
+            let wide = match values.data_type() {
+                DataType::Decimal128(..) => convert(values, &DataType::Float64)?,
+                _ => cast_with_options(values, &DataType::Float64, &strict)?,
+            };
+            let narrow = cast_with_options(&wide, to, &strict)?;
+            let (wide, narrow) = (wide.as_primitive::<Float64Type>(), narrow.as_primitive::<Float32Type>());
+            for (w, n) in wide.iter().zip(narrow.iter()) {
+                if let (Some(w), Some(n)) = (w, n) {
+                    if n.is_infinite() && w.is_finite() {
+                        return Err(PgDataError::out_of_range("value out of range: overflow").into());
+                    }
+                    if n == 0.0 && w != 0.0 {
+                        return Err(PgDataError::out_of_range("value out of range: underflow").into());
+                    }
+                }
+            }
+            return Ok(Arc::new(narrow.clone()));
+        }
+        _ => {}
+    }
     let rounded: ArrayRef = match values.data_type() {
         DataType::Float32 if is_integer(to) => {
             Arc::new(values.as_primitive::<Float32Type>().unary::<_, Float32Type>(f32::round_ties_even))
@@ -178,6 +225,32 @@ pub fn convert(values: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         _ => values.clone(),
     };
     Ok(cast_with_options(&rounded, to, &strict).map_err(|_| does_not_fit(to))?)
+}
+
+/// PostgreSQL's `float8in` / `float4in`: blanks around the number, `NaN`, `Infinity`,
+/// `inf` in any case; `22P02` for other text and `22003` for a number the type cannot hold
+/// (too large, or so small it would read as zero).
+fn float_input(texts: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let type_name = if to == &DataType::Float32 { "real" } else { "double precision" };
+    let parse = |text: &str| -> Result<f64> {
+        let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        let value = match to {
+            DataType::Float32 => trimmed.parse::<f32>().map(f64::from),
+            _ => trimmed.parse::<f64>(),
+        };
+        let Ok(value) = value else {
+            return Err(PgDataError::new("22P02", format!("invalid input syntax for type {type_name}: \"{text}\"")).into());
+        };
+        let infinity = trimmed.trim_start_matches(['+', '-']).to_ascii_lowercase().starts_with("inf");
+        let mantissa = trimmed.split(['e', 'E']).next().unwrap_or_default();
+        let underflow = value == 0.0 && mantissa.chars().any(|c| c.is_ascii_digit() && c != '0');
+        if (value.is_infinite() && !infinity) || underflow {
+            return Err(PgDataError::out_of_range(format!("\"{text}\" is out of range for type {type_name}")).into());
+        }
+        Ok(value)
+    };
+    let floats: Float64Array = texts.as_string::<i32>().iter().map(|t| t.map(parse).transpose()).collect::<Result<_>>()?;
+    Ok(cast_with_options(&(Arc::new(floats) as ArrayRef), to, &CastOptions { safe: false, ..Default::default() })?)
 }
 
 /// `CAST(x AS t)` for a number cast that rounds or can overflow: [`convert`] per batch.

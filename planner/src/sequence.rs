@@ -125,11 +125,8 @@ pub fn serial_columns(create: &mut CreateTable, mut sequence_name: impl FnMut(&s
 fn set_not_null_default(column: &mut ColumnDef, sequence: &str) {
     column.options.retain(|o| !matches!(o.option, ColumnOption::Null | ColumnOption::NotNull));
     column.options.push(ColumnOptionDef { name: None, option: ColumnOption::NotNull });
-    let call = format!("nextval('{}')", sequence.replace('\'', "''"));
-    let default = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
-        .try_with_sql(&call)
-        .and_then(|mut p| p.parse_expr())
-        .expect("a nextval call parses");
+    let name = datafusion::sql::sqlparser::ast::Value::SingleQuotedString(sequence.to_string());
+    let default = crate::pg_catalog::compat::ast::call("nextval", vec![Expr::value(name)]);
     column.options.push(ColumnOptionDef { name: None, option: ColumnOption::Default(default) });
 }
 

@@ -17,6 +17,7 @@
 
 pub mod checked;
 pub mod literals;
+pub mod unary_minus;
 
 use datafusion::common::config::ConfigExtension;
 use datafusion::common::extensions_options;

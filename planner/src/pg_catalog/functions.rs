@@ -58,6 +58,7 @@ pub(super) fn register(ctx: &SessionContext, session: Arc<dyn SessionInfo>) {
     ctx.register_udf(super::to_char::udf());
     ctx.register_udf(ScalarUDF::new_from_impl(crate::array_compare::ArrayCompare::any()));
     ctx.register_udf(ScalarUDF::new_from_impl(crate::array_compare::ArrayCompare::all()));
+    crate::pg_functions::register(ctx);
 }
 
 /// `pg_my_temp_schema()`: the OID of the session's temporary schema, 0 when it has none.

@@ -181,27 +181,8 @@ fn interval_text(raw: &[u8]) -> Result<String, BoxError> {
     let micros = i64::from_be_bytes(raw[0..8].try_into()?);
     let days = i32::from_be_bytes(raw[8..12].try_into()?);
     let months = i32::from_be_bytes(raw[12..16].try_into()?);
-    let mut parts = Vec::new();
-    let (years, mons) = (months / 12, months % 12);
-    let unit = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    if years != 0 {
-        parts.push(unit(years as i64, "year", "years"));
-    }
-    if mons != 0 {
-        parts.push(unit(mons as i64, "mon", "mons"));
-    }
-    if days != 0 {
-        parts.push(unit(days as i64, "day", "days"));
-    }
-    if micros != 0 || parts.is_empty() {
-        let sign = if micros < 0 { "-" } else { "" };
-        let m = micros.unsigned_abs();
-        let (h, rem) = (m / 3_600_000_000, m % 3_600_000_000);
-        let (min, rem) = (rem / 60_000_000, rem % 60_000_000);
-        let (s, us) = (rem / 1_000_000, rem % 1_000_000);
-        parts.push(time_text(format!("{sign}{h:02}:{min:02}:{s:02}"), us as i64));
-    }
-    Ok(parts.join(" "))
+    // PostgreSQL's text of the decoded value: the server's own formatter.
+    Ok(ember_planner::pg_output::interval_text(months, days, micros.saturating_mul(1_000)))
 }
 
 fn array_text(element: &Type, raw: &[u8]) -> Result<String, BoxError> {

@@ -36,6 +36,7 @@ pub mod float_text;
 pub mod function;
 pub mod insert_values;
 pub mod intervals;
+pub mod join_using;
 pub mod named_windows;
 pub mod optimizer_rules;
 pub mod params;

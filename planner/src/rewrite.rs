@@ -42,6 +42,7 @@ pub fn apply(statement: &mut DfStatement) -> crate::Result<()> {
             crate::array_compare::array_comparisons(inner.as_mut());
             crate::select_list_series::select_list_series(inner.as_mut());
             crate::at_time_zone::at_time_zone_calls(inner.as_mut());
+            crate::join_using::merged_using_columns(inner.as_mut());
             crate::array_unnest::unnest_all_elements(inner.as_mut());
             crate::similar_to::similar_to_as_regex(inner.as_mut());
             crate::arith::unary_minus::minus_binds_tighter_than_power(inner.as_mut());

@@ -18,5 +18,9 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     functions.push(Arc::new(date_part_udf()));
     functions.extend(Justify::all().map(Arc::new));
     functions.push(Arc::new(crate::at_time_zone::udf()));
+    // row_number/rank/dense_rank as bigint, ntile as integer (after DataFusion's: they replace them).
+    let windows = builder.window_functions().get_or_insert_with(Vec::new);
+    let retyped = crate::pg_functions::ranking::retyped(windows);
+    windows.extend(retyped);
     builder
 }

@@ -25,6 +25,7 @@ pub mod conjunctions;
 pub mod copy;
 pub mod copy_text;
 pub mod data_error;
+pub mod date_bounds;
 pub mod depth;
 pub mod datetime_arith;
 pub mod datetime_fields;

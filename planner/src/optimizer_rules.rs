@@ -31,6 +31,11 @@ pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
                 rules.push(Arc::new(BalancedConjunctions) as Arc<dyn OptimizerRule + Send + Sync>);
             }
             "rewrite_set_comparison" => rules.push(Arc::new(OnlyWithSetComparisons(rule))),
+            // After the first constant folding, which makes `DATE ... - INTERVAL ...` a literal.
+            "simplify_expressions" if !rules.iter().any(|r| r.name() == "ember_date_bounds") => {
+                rules.push(rule);
+                rules.push(Arc::new(crate::date_bounds::DateBounds) as Arc<dyn OptimizerRule + Send + Sync>);
+            }
             "optimize_unions" => {
                 rules.push(rule);
                 rules.push(Arc::new(BoundedUnions) as Arc<dyn OptimizerRule + Send + Sync>);

@@ -130,7 +130,12 @@ pub fn date_text(days: i32) -> String {
             let (text, bc) = ymd(date);
             format!("{text}{}", bc_suffix(bc))
         }
-        None => days.to_string(),
+        None => {
+            // Beyond chrono's years (PostgreSQL's dates reach 5874897).
+            let (year, month, day) = crate::pg_input::datetime::civil_from_days(days as i64);
+            let (year, bc) = if year > 0 { (year, false) } else { (1 - year, true) };
+            format!("{year:04}-{month:02}-{day:02}{}", bc_suffix(bc))
+        }
     }
 }
 

@@ -65,7 +65,12 @@ impl ScalarUDFImpl for ToChar {
         // A time of day is formatted as that time on 1970-01-01.
         let value = match value.data_type() {
             DataType::Time32(_) | DataType::Time64(_) => {
-                cast(&cast(&cast(&value, &DataType::Time64(TimeUnit::Microsecond))?, &DataType::Int64)?, &DataType::Timestamp(TimeUnit::Microsecond, None))?
+                let micros = cast(&cast(&value, &DataType::Time64(TimeUnit::Microsecond))?, &DataType::Int64)?;
+                // `24:00:00` would read as the next day's `00:00`; PostgreSQL prints hour 24.
+                if micros.as_primitive::<datafusion::arrow::datatypes::Int64Type>().iter().flatten().any(|us| us >= 86_400_000_000) {
+                    return Err(crate::data_error::PgDataError::new("0A000", "to_char of time 24:00:00 is not supported").into());
+                }
+                cast(&micros, &DataType::Timestamp(TimeUnit::Microsecond, None))?
             }
             _ => value,
         };

@@ -4,7 +4,8 @@
 //! `interval_in` / `array_in`: `'\xdeadbeef'::bytea` is 4 bytes (DataFusion keeps the 10
 //! characters as bytes), `'1 day 02:03:04'::interval` is valid (DataFusion's parser rejects
 //! the time field) and `'{red,green}'::text[]` has two elements (DataFusion made a one-element
-//! array of the whole text). The other way, a date, time, timestamp or interval cast to text
+//! array of the whole text). Text to `date`/`time`/`timestamp[tz]` is `date_in` & co.
+//! ([`datetime`]): `'Feb 29 2024'::date`, `TIME '24:00'`, zones as PostgreSQL reads them. The other way, a date, time, timestamp or interval cast to text
 //! is PostgreSQL's output ([`crate::pg_output`]), not arrow's `2024-03-15T14:30:00`.
 //! [`PgTextInput`] is an analyzer rule (it runs after type coercion, so it sees the casts
 //! coercion adds too) that replaces every such cast by a call to [`bytea_in`] /
@@ -14,18 +15,23 @@
 
 pub mod array_text;
 pub mod bytea;
+pub mod datetime;
 pub mod interval;
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, IntervalMonthDayNanoBuilder};
-use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryBuilder, Date32Array, IntervalMonthDayNanoBuilder, Int64Array, Time64NanosecondArray,
+};
+use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
-use datafusion::logical_expr::{ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Signature, Volatility};
+use datafusion::logical_expr::{ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::optimizer::AnalyzerRule;
 
 pub use crate::data_error::PgDataError;
@@ -54,6 +60,127 @@ pub fn bytea_in() -> Arc<ScalarUDF> {
 /// `interval_in(text) -> interval`: PostgreSQL's interval input.
 pub fn interval_in() -> Arc<ScalarUDF> {
     INTERVAL_IN.clone()
+}
+
+const NS: TimeUnit = TimeUnit::Nanosecond;
+static DATE_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(DatetimeIn::new(DatetimeKind::Date, NS))));
+static TIME_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(DatetimeIn::new(DatetimeKind::Time, NS))));
+static TIMESTAMP_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(DatetimeIn::new(DatetimeKind::Timestamp, NS))));
+static TIMESTAMPTZ_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(DatetimeIn::new(DatetimeKind::TimestampTz, NS))));
+
+/// `date_in(text) -> date`: PostgreSQL's date input ([`datetime::parse_date`]).
+pub fn date_in() -> Arc<ScalarUDF> {
+    DATE_IN.clone()
+}
+
+/// `time_in(text) -> time`: PostgreSQL's time input; a date or zone in the text is ignored.
+pub fn time_in() -> Arc<ScalarUDF> {
+    TIME_IN.clone()
+}
+
+/// `timestamp_in(text) -> timestamp`: PostgreSQL's timestamp input; a zone is ignored.
+pub fn timestamp_in() -> Arc<ScalarUDF> {
+    TIMESTAMP_IN.clone()
+}
+
+/// `timestamptz_in(text) -> timestamptz`: PostgreSQL's input; a text without a zone is in
+/// the session's `TimeZone`.
+pub fn timestamptz_in() -> Arc<ScalarUDF> {
+    TIMESTAMPTZ_IN.clone()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum DatetimeKind {
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+}
+
+/// The datetime input functions: one implementation, the kind says which. A timestamp
+/// of fewer fractional digits (`timestamp(0)` is `Timestamp(Second)`) is rounded to them
+/// half away from zero, as PostgreSQL's typmod does, where arrow's cast would truncate.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DatetimeIn {
+    kind: DatetimeKind,
+    unit: TimeUnit,
+    signature: Signature,
+}
+
+impl DatetimeIn {
+    fn new(kind: DatetimeKind, unit: TimeUnit) -> Self {
+        // Stable: `today`, `now` and a text without a zone depend on the session.
+        Self { kind, unit, signature: Signature::exact(vec![DataType::Utf8], Volatility::Stable) }
+    }
+
+    /// Microseconds in the unit's value: rounded half away from zero, then scaled.
+    fn scale(&self, text: &str, us: i64) -> Result<i64, PgDataError> {
+        let per = match self.unit {
+            TimeUnit::Second => 1_000_000,
+            TimeUnit::Millisecond => 1_000,
+            TimeUnit::Microsecond => 1,
+            TimeUnit::Nanosecond => return us.checked_mul(1000).ok_or_else(|| PgDataError::new("22008", format!("timestamp out of range: \"{text}\""))),
+        };
+        let rounded = (us.abs() + per / 2) / per;
+        Ok(if us < 0 { -rounded } else { rounded })
+    }
+}
+
+impl ScalarUDFImpl for DatetimeIn {
+    fn name(&self) -> &str {
+        match self.kind {
+            DatetimeKind::Date => "date_in",
+            DatetimeKind::Time => "time_in",
+            DatetimeKind::Timestamp => "timestamp_in",
+            DatetimeKind::TimestampTz => "timestamptz_in",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            DatetimeKind::Date => DataType::Date32,
+            DatetimeKind::Time => DataType::Time64(NS),
+            DatetimeKind::Timestamp => DataType::Timestamp(self.unit, None),
+            DatetimeKind::TimestampTz => DataType::Timestamp(self.unit, Some("UTC".into())),
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [arg] = args.args.as_slice() else {
+            return Err(DataFusionError::Plan(format!("{} takes one text argument", self.name())));
+        };
+        let zone: Tz = match &args.config_options.execution.time_zone {
+            Some(name) => name.parse().map_err(|e: datafusion::arrow::error::ArrowError| DataFusionError::Execution(e.to_string()))?,
+            None => "UTC".parse()?,
+        };
+        let now = chrono::Utc::now().with_timezone(&zone).naive_local();
+        let texts = arg.to_array(args.number_rows)?;
+        let texts = texts.as_string::<i32>();
+        let out: ArrayRef = match self.kind {
+            DatetimeKind::Date => {
+                Arc::new(texts.iter().map(|t| t.map(|t| datetime::parse_date(t, now)).transpose()).collect::<Result<Date32Array, PgDataError>>()?)
+            }
+            DatetimeKind::Time => Arc::new(
+                texts.iter().map(|t| t.map(|t| datetime::parse_time(t, now).map(|us| us * 1000)).transpose()).collect::<Result<Time64NanosecondArray, PgDataError>>()?,
+            ),
+            DatetimeKind::Timestamp | DatetimeKind::TimestampTz => {
+                let session = (self.kind == DatetimeKind::TimestampTz).then_some(&zone);
+                let values = texts
+                    .iter()
+                    .map(|t| t.map(|t| datetime::parse_timestamp(t, now, session).and_then(|us| self.scale(t, us))).transpose())
+                    .collect::<Result<Int64Array, PgDataError>>()?;
+                cast(&values, &self.return_type(&[])?)?
+            }
+        };
+        Ok(match arg {
+            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+            ColumnarValue::Array(_) => ColumnarValue::Array(out),
+        })
+    }
 }
 
 fn text_input(name: &str, output: DataType, decode: fn(&datafusion::arrow::array::StringArray) -> Result<ArrayRef>) -> ScalarUDF {
@@ -156,6 +283,10 @@ fn rewrite_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let function = match target {
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => bytea_in(),
         DataType::Interval(_) => interval_in(),
+        DataType::Date32 => date_in(),
+        DataType::Time64(_) => time_in(),
+        DataType::Timestamp(unit, None) => Arc::new(ScalarUDF::new_from_impl(DatetimeIn::new(DatetimeKind::Timestamp, *unit))),
+        DataType::Timestamp(unit, Some(_)) => Arc::new(ScalarUDF::new_from_impl(DatetimeIn::new(DatetimeKind::TimestampTz, *unit))),
         DataType::List(_) | DataType::LargeList(_) => array_in(),
         _ => return Ok(Transformed::no(expr)),
     };

@@ -31,7 +31,7 @@ fn handled(data_type: &DataType) -> bool {
 }
 
 fn handled_binary(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Decimal128(_, _) | DataType::Decimal256(_, _) | DataType::Interval(_))
+    matches!(data_type, DataType::Decimal128(_, _) | DataType::Decimal256(_, _) | DataType::Interval(_) | DataType::Date32 | DataType::Time64(_))
 }
 
 /// Replace text-format columns Ember renders itself by their PostgreSQL text.
@@ -271,6 +271,25 @@ fn binary_column(column: &ArrayRef) -> datafusion::arrow::array::BinaryArray {
             .collect(),
         DataType::Interval(IntervalUnit::YearMonth) => {
             column.as_primitive::<IntervalYearMonthType>().iter().map(|v| v.map(|v| interval_binary(v, 0, 0))).collect()
+        }
+        // date: days since 2000-01-01 (years beyond chrono's, up to 5874897, too).
+        DataType::Date32 => column
+            .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+            .iter()
+            .map(|v| v.map(|days| (days - 10_957).to_be_bytes().to_vec()))
+            .collect(),
+        // time: microseconds since midnight (24:00:00 included).
+        DataType::Time64(unit) => {
+            let per_us = if *unit == datafusion::arrow::datatypes::TimeUnit::Nanosecond { 1000 } else { 1 };
+            let values = datafusion::arrow::compute::cast(column, &DataType::Int64).ok();
+            match values {
+                Some(values) => values
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| (v / per_us).to_be_bytes().to_vec()))
+                    .collect(),
+                None => datafusion::arrow::array::BinaryArray::new_null(column.len()),
+            }
         }
         _ => datafusion::arrow::array::BinaryArray::new_null(column.len()),
     }

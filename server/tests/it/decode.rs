@@ -58,9 +58,9 @@ pub fn to_text(ty: &Type, raw: &[u8]) -> Result<String, BoxError> {
             ember_planner::pg_output::date_text(days + 10_957)
         }
         Type::TIME => {
+            // Up to 24:00:00 inclusive, which NaiveTime would wrap to 00:00:00.
             let micros = pg::time_from_sql(raw)?;
-            let t = chrono::NaiveTime::MIN + chrono::Duration::microseconds(micros);
-            time_text(t.format("%H:%M:%S").to_string(), micros % 1_000_000)
+            ember_planner::pg_output::time_text(micros * 1000)
         }
         Type::TIMESTAMP => {
             let micros = pg::timestamp_from_sql(raw)?;

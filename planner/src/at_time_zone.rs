@@ -15,6 +15,7 @@
 //! interval (`INTERVAL '-08:00'`, east positive). An unknown name is `22023`. The rule on the
 //! parsed statement writes `AT TIME ZONE` as the `timezone` call, which users may also write.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -120,9 +121,9 @@ impl ScalarUDFImpl for Timezone {
                 out.push(None);
                 continue;
             }
-            if last.as_ref().is_none_or(|(text, _)| *text != spec) {
+            if last.as_ref().is_none_or(|(text, _)| text.as_str() != spec.as_ref()) {
                 let zone = Zone::parse(&spec)?;
-                last = Some((spec, zone));
+                last = Some((spec.into_owned(), zone));
             }
             let zone = &last.as_ref().expect("set above").1;
             out.push(Some(if to_local { zone.wall_clock(nanos.value(i))? } else { zone.instant(nanos.value(i))? }));
@@ -133,25 +134,24 @@ impl ScalarUDFImpl for Timezone {
     }
 }
 
-/// The zone of each row, as text (an interval zone as its offset in seconds, `@<secs>`).
-fn zone_reader(zones: &ArrayRef) -> Result<Box<dyn Fn(usize) -> Option<String> + '_>> {
+/// The zone of each row, as text (an interval zone as its offset in seconds, `@<secs>`);
+/// text zones are borrowed, so a row costs no allocation.
+fn zone_reader<'a>(zones: &'a ArrayRef) -> Result<Box<dyn Fn(usize) -> Option<Cow<'a, str>> + 'a>> {
     Ok(match zones.data_type() {
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let intervals = zones.as_primitive::<IntervalMonthDayNanoType>();
             Box::new(move |i| {
                 (!intervals.is_null(i)).then(|| {
                     let v = intervals.value(i);
-                    format!("@{}", (v.days as i64 * 86_400) + v.nanoseconds / 1_000_000_000)
+                    Cow::Owned(format!("@{}", (v.days as i64 * 86_400) + v.nanoseconds / 1_000_000_000))
                 })
             })
         }
-        _ => {
-            let text = cast(zones, &DataType::Utf8)?;
-            Box::new(move |i| {
-                let text = text.as_string::<i32>();
-                (!text.is_null(i)).then(|| text.value(i).to_string())
-            })
+        DataType::Utf8 => {
+            let text = zones.as_string::<i32>();
+            Box::new(move |i| (!text.is_null(i)).then(|| Cow::Borrowed(text.value(i))))
         }
+        other => return Err(DataFusionError::Plan(format!("timezone: a zone of type {other}"))),
     })
 }
 

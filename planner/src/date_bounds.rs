@@ -122,6 +122,7 @@ mod tests {
             assert_eq!(rows, count, "{filter}");
             if count != "0" {
                 assert!(!plan.contains("CAST(d.x AS Timestamp"), "{filter}: {plan}");
+                assert!(plan.contains("Date32(\""), "{filter}: the filter compares with a date: {plan}");
             }
         }
     }
